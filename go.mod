@@ -1,0 +1,14 @@
+module github.com/resilienthttp/resilienthttp
+
+go 1.24.0
+
+require (
+	github.com/hashicorp/go-retryablehttp v0.7.8
+	go.uber.org/goleak v1.3.0
+	golang.org/x/time v0.14.0
+)
+
+require (
+	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
+	github.com/stretchr/testify v1.8.4 // indirect
+)

@@ -1,0 +1,172 @@
+package servicetest
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// A Step describes how the server answers one request. The zero Step
+// answers 200 OK with an empty body.
+type Step struct {
+	// Status is the response status code, 200 if zero. Otherwise it must
+	// be in the range 200-599.
+	Status int
+
+	// Header holds extra response headers. They replace any header of the
+	// same name the server would set, including X-Request-Id.
+	Header http.Header
+
+	// RetryAfter, if not empty, is sent verbatim as the Retry-After header;
+	// see RetryAfterSeconds and RetryAfterDate.
+	RetryAfter string
+
+	// Body is the response body. If it is empty and Status is 400 or more,
+	// the server generates an error body in Format from Code and Message.
+	Body string
+
+	// Format selects the generated error body; FormatDefault means the
+	// server's format (see WithErrorFormat).
+	Format ErrorFormat
+
+	// Code and Message fill the generated error body. Empty values get
+	// per-format defaults, described on each ErrorFormat.
+	Code, Message string
+
+	// Delay is a real-time wait before answering. If the client goes away
+	// during it the server answers nothing; if the server closes during it
+	// the connection is dropped.
+	Delay time.Duration
+
+	// Fault breaks the response at the network level instead of sending
+	// it whole.
+	Fault Fault
+
+	// Commit makes a POST, PUT or PATCH commit (see Server.Commits) even
+	// though the step fails: the server applied the write and then lost
+	// the response, which is how naive retries duplicate writes.
+	Commit bool
+}
+
+// A Fault is a network-level failure injected into a response.
+//
+// Faults that close the connection before any response byte is read can be
+// retried transparently by net/http.Transport when the connection had been
+// reused and the request is replayable (GET, HEAD, OPTIONS, TRACE, or any
+// method with an Idempotency-Key header and a rewindable body). Tests that
+// count attempts should use a fresh connection for such faults.
+type Fault int
+
+const (
+	// FaultNone sends the response normally.
+	FaultNone Fault = iota
+
+	// FaultResetBeforeResponse reads the request, then resets the TCP
+	// connection (SO_LINGER 0) without answering; the client sees an
+	// error satisfying errors.Is(err, syscall.ECONNRESET).
+	FaultResetBeforeResponse
+
+	// FaultResetMidBody sends the status and headers with a Content-Length
+	// for the whole body, then half of the body, then resets the
+	// connection. An empty body is replaced by 64 bytes of filler.
+	FaultResetMidBody
+
+	// FaultTruncatedBody is FaultResetMidBody with an orderly close instead
+	// of a reset; the client reads io.ErrUnexpectedEOF.
+	FaultTruncatedBody
+
+	// FaultHangAfterHeaders sends the status and headers, then sends
+	// nothing more until the client goes away or the server closes, at
+	// which point it drops the connection.
+	FaultHangAfterHeaders
+
+	numFaults // must stay last
+)
+
+// Statuses returns one Step per status code, for the common script of
+// bare statuses: s.Script("/v1/orders", Statuses(503, 503, 200)...).
+func Statuses(codes ...int) []Step {
+	steps := make([]Step, len(codes))
+	for i, c := range codes {
+		steps[i].Status = c
+	}
+	return steps
+}
+
+// RetryAfterSeconds formats d as a Retry-After delay in whole seconds,
+// rounding up and clamping negative durations to zero.
+func RetryAfterSeconds(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
+
+// RetryAfterDate formats t as a Retry-After HTTP-date.
+func RetryAfterDate(t time.Time) string {
+	return t.UTC().Format(http.TimeFormat)
+}
+
+// Script sets how the server answers requests on path, matched exactly
+// against the request's URL path. Call N after Script gets steps[N-1]; once
+// the steps run out the last one repeats. Requests rejected by the rate
+// limiter or by WithFailureRatio do not consume steps.
+//
+// The path "" or "/" scripts every path that has no script of its own,
+// each such path running through the steps independently.
+//
+// Script replaces any earlier script for path and restarts its sequence;
+// with no steps it removes the script. It panics on an invalid Step, since
+// that is a mistake in the test itself.
+func (s *Server) Script(path string, steps ...Step) {
+	sc := &script{steps: make([]Step, len(steps)), calls: map[string]int{}}
+	for i, st := range steps {
+		if err := st.validate(); err != nil {
+			panic(fmt.Sprintf("servicetest: Script(%q) step %d: %v", path, i+1, err))
+		}
+		st.Header = st.Header.Clone() // the caller may reuse its header
+		sc.steps[i] = st
+	}
+	if path == "" {
+		path = "/"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(steps) == 0 {
+		delete(s.st.scripts, path)
+		return
+	}
+	s.st.scripts[path] = sc
+}
+
+func (st Step) validate() error {
+	switch {
+	case st.Status != 0 && (st.Status < 200 || st.Status > 599):
+		return fmt.Errorf("status %d out of range 200-599", st.Status)
+	case st.Fault < 0 || st.Fault >= numFaults:
+		return fmt.Errorf("unknown Fault %d", st.Fault)
+	case st.Format < 0 || st.Format >= numFormats:
+		return fmt.Errorf("unknown ErrorFormat %d", st.Format)
+	}
+	return nil
+}
+
+type script struct {
+	steps []Step
+	calls map[string]int // per request path, so the default script restarts for each path
+}
+
+// next returns the step for the next request on path. s.mu must be held.
+func (st *state) next(path string) Step {
+	sc := st.scripts[path]
+	if sc == nil {
+		sc = st.scripts["/"]
+	}
+	if sc == nil {
+		return Step{}
+	}
+	i := min(sc.calls[path], len(sc.steps)-1)
+	sc.calls[path] = i + 1 // saturates instead of growing without bound
+	return sc.steps[i]
+}
