@@ -1,0 +1,374 @@
+package resilienthttp
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/resilienthttp/resilienthttp/internal/errbody"
+)
+
+// ErrCircuitOpen is returned, wrapped, when a host's circuit breaker is open:
+// the call failed at once and sent nothing.
+var ErrCircuitOpen = errors.New("resilienthttp: circuit open")
+
+// ErrRateLimited is returned, wrapped, when waiting for the client-side rate
+// limiter would pass the call's deadline: the call failed at once and sent
+// nothing.
+var ErrRateLimited = errors.New("resilienthttp: rate limited")
+
+// ErrBodyNotReplayable is returned, wrapped, when a call that needed a retry
+// could not make one because its request body could not be sent again.
+var ErrBodyNotReplayable = errors.New("resilienthttp: request body not replayable")
+
+// StopReason says why a call stopped retrying.
+type StopReason string
+
+// Why a call stopped. The empty reason means the first answer was final.
+const (
+	StopNotRetryable      StopReason = "not retryable"
+	StopAttemptsExhausted StopReason = "attempts exhausted"
+	StopRetryAfterTooLong StopReason = "retry-after exceeds MaxRetryAfter"
+	StopDeadline          StopReason = "next attempt would pass the deadline"
+	StopContextDone       StopReason = "context done"
+	StopBodyNotReplayable StopReason = "request body not replayable"
+	StopPrepareFailed     StopReason = "prepare-retry hook failed"
+	StopCircuitOpen       StopReason = "circuit open"
+	StopRateLimited       StopReason = "rate limited"
+)
+
+// MaxErrorBody is how much of an error response's body the client reads and
+// keeps in APIError.Body. The rest is drained, up to maxDrain, so the
+// connection can be reused, and then closed.
+const MaxErrorBody = 64 << 10
+
+// maxDrain bounds how much of an unwanted body is read to keep its
+// connection: past it, closing the connection is cheaper than reading on.
+const maxDrain = 256 << 10
+
+// APIError is the error Client.Do returns when the final answer to a call
+// has a status of 400 or more. Use errors.As to get it.
+type APIError struct {
+	// StatusCode is the final response's status code.
+	StatusCode int
+	// Code and Message are the service's error code and message from the
+	// response body, when it has them.
+	Code, Message string
+	// RequestID is the service's id for the final attempt (X-Request-Id or a
+	// similar header), for support tickets.
+	RequestID string
+	// RetryAfter is the wait the server asked for, if it asked; when the
+	// call stopped because that wait was too long (Reason), this is how long
+	// to wait before calling again.
+	RetryAfter time.Duration
+	// Attempts is how many attempts the call made, the first included.
+	Attempts int
+
+	// Method and URL identify the request; URL is redacted (no userinfo, no
+	// credential-like query values).
+	Method, URL string
+	// Reason says why the client stopped; empty when the first answer was
+	// final because the policy does not retry it.
+	Reason StopReason
+	// Title, Detail, Type and Instance are the service's RFC 9457 problem
+	// details (Title also from {"error":{"title":…}}), when it sent them.
+	Title, Detail, Type, Instance string
+	// Body is the start of the response body, at most MaxErrorBody bytes.
+	Body []byte
+	// Truncated reports that the body was longer than Body.
+	Truncated bool
+	// Header is the final response's header without credentials
+	// (Set-Cookie, X-Subject-Token and the like are removed).
+	Header http.Header
+
+	retryable bool
+}
+
+// Error returns one line: method, redacted URL, status, the service's code
+// and message, the request id and the number of attempts.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Method)
+	b.WriteByte(' ')
+	b.WriteString(e.URL)
+	b.WriteString(": ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteByte(' ')
+		b.WriteString(t)
+	}
+	if e.Code != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	b.WriteString(" (")
+	if e.RequestID != "" {
+		b.WriteString("request id ")
+		b.WriteString(e.RequestID)
+		b.WriteString(", ")
+	}
+	b.WriteString(plural(e.Attempts, "attempt"))
+	if e.Reason != "" && e.Reason != StopNotRetryable {
+		b.WriteString(", ")
+		b.WriteString(string(e.Reason))
+		if e.Reason == StopRetryAfterTooLong || e.Reason == StopDeadline && e.RetryAfter > 0 {
+			b.WriteString(": server asked to wait ")
+			b.WriteString(e.RetryAfter.String())
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// RequestError is the error Client.Do returns when a call ends without a
+// final response to report: a transport error, a cancelled context, an open
+// circuit. errors.Is and errors.As see through it to the cause, so
+// errors.Is(err, context.DeadlineExceeded) works.
+type RequestError struct {
+	// Method and URL identify the request; URL is redacted.
+	Method, URL string
+	// Attempts is how many attempts reached the network.
+	Attempts int
+	// LastStatus is the status of the last response received, if any
+	// attempt got one before the call stopped (say a 503 before the context
+	// was cancelled during the wait).
+	LastStatus int
+	// Reason says why the client stopped.
+	Reason StopReason
+	// Err is the cause.
+	Err error
+
+	retryable bool
+}
+
+// Error returns one line: method, redacted URL, the cause, attempts, the last
+// status and the reason the client stopped.
+func (e *RequestError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Method)
+	b.WriteByte(' ')
+	b.WriteString(e.URL)
+	b.WriteString(": ")
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+	} else {
+		b.WriteString("request failed")
+	}
+	b.WriteString(" (")
+	b.WriteString(plural(e.Attempts, "attempt"))
+	if e.LastStatus != 0 {
+		b.WriteString(", last status ")
+		b.WriteString(strconv.Itoa(e.LastStatus))
+	}
+	if e.Reason != "" {
+		b.WriteString(", ")
+		b.WriteString(string(e.Reason))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+func plural(n int, word string) string {
+	s := strconv.Itoa(n) + " " + word
+	if n != 1 {
+		s += "s"
+	}
+	return s
+}
+
+// DefaultRequestIDHeaders are the response headers read, in order, for
+// APIError.RequestID; the first present wins. WithRequestIDHeaders changes
+// them.
+var DefaultRequestIDHeaders = []string{"X-Request-Id", "X-Openstack-Request-Id", "X-Amzn-Requestid", "X-Ms-Request-Id"}
+
+// ParseAPIError describes a response with a status of 400 or more as an
+// *APIError, for SDK code that got the response from StandardClient or any
+// other http.Client. It reads at most MaxErrorBody bytes of the body, drains
+// a little more so the connection can be reused, and closes it. It returns
+// nil, leaving the body alone, for a status below 400.
+func ParseAPIError(resp *http.Response) *APIError {
+	if resp == nil || resp.StatusCode < 400 {
+		return nil
+	}
+	var method, u string
+	safe := false
+	if resp.Request != nil {
+		method, u = resp.Request.Method, redactURL(resp.Request.URL)
+		safe = isIdempotentMethod(method) || resp.Request.Header.Get(DefaultIdempotencyKeyHeader) != ""
+	}
+	e := newAPIError(resp, method, u, DefaultRequestIDHeaders)
+	e.Attempts = 1
+	ra, hasRA := retryAfter(resp.Header, time.Now())
+	e.RetryAfter = ra
+	p := DefaultPolicy()
+	e.retryable = p.StatusRule(resp.StatusCode).allows(safe, hasRA)
+	return e
+}
+
+// newAPIError reads the bounded start of resp's body, drains and closes the
+// rest, and describes the response as an error.
+func newAPIError(resp *http.Response, method, redactedURL string, requestIDHeaders []string) *APIError {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody+1))
+	truncated := len(body) > MaxErrorBody
+	if truncated {
+		body = body[:MaxErrorBody]
+	}
+	if err == nil {
+		discard(resp.Body)
+	} else {
+		resp.Body.Close()
+	}
+	e := &APIError{
+		StatusCode: resp.StatusCode,
+		Method:     method,
+		URL:        redactedURL,
+		Body:       body,
+		Truncated:  truncated || err != nil,
+		Header:     redactHeader(resp.Header),
+	}
+	for _, h := range requestIDHeaders {
+		if v := resp.Header.Get(h); v != "" {
+			e.RequestID = errbody.Clean(v, 128)
+			break
+		}
+	}
+	f := errbody.Parse(resp.Header.Get("Content-Type"), body)
+	e.Code, e.Message, e.Title, e.Detail, e.Type, e.Instance = f.Code, f.Message, f.Title, f.Detail, f.Type, f.Instance
+	if err != nil && e.Message == "" {
+		e.Message = "error body unreadable: " + err.Error()
+	}
+	return e
+}
+
+// discard drains what is left of body, within maxDrain, and closes it, so the
+// connection goes back to the pool when the rest was short.
+func discard(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxDrain))
+	_ = body.Close()
+}
+
+// Sentinel errors that an *APIError matches with errors.Is, for the statuses
+// SDK code branches on. errors.Is(err, ErrNotFound) is true for any error
+// chain holding an *APIError with StatusCode 404.
+var (
+	ErrBadRequest         = errors.New("resilienthttp: bad request")             // 400
+	ErrUnauthorized       = errors.New("resilienthttp: unauthorized")            // 401
+	ErrForbidden          = errors.New("resilienthttp: forbidden")               // 403
+	ErrNotFound           = errors.New("resilienthttp: not found")               // 404
+	ErrConflict           = errors.New("resilienthttp: conflict")                // 409
+	ErrPreconditionFailed = errors.New("resilienthttp: precondition failed")     // 412
+	ErrTooManyRequests    = errors.New("resilienthttp: too many requests")       // 429
+	ErrServiceUnavailable = errors.New("resilienthttp: service unavailable")     // 503
+	ErrServerError        = errors.New("resilienthttp: server error")            // any 5xx
+	ErrThrottled          = errors.New("resilienthttp: throttled by the server") // 429, or 503 with Retry-After
+)
+
+var statusSentinels = map[int]error{
+	http.StatusBadRequest:         ErrBadRequest,
+	http.StatusUnauthorized:       ErrUnauthorized,
+	http.StatusForbidden:          ErrForbidden,
+	http.StatusNotFound:           ErrNotFound,
+	http.StatusConflict:           ErrConflict,
+	http.StatusPreconditionFailed: ErrPreconditionFailed,
+	http.StatusTooManyRequests:    ErrTooManyRequests,
+	http.StatusServiceUnavailable: ErrServiceUnavailable,
+}
+
+// Is reports whether target is the sentinel for e's status: its own
+// (ErrNotFound for 404, …), ErrServerError for any 5xx, ErrThrottled for 429
+// and for 503 with Retry-After.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case nil:
+		return false
+	case ErrServerError:
+		return e.StatusCode >= 500 && e.StatusCode < 600
+	case ErrThrottled:
+		return e.StatusCode == http.StatusTooManyRequests ||
+			e.StatusCode == http.StatusServiceUnavailable && e.Header.Get("Retry-After") != ""
+	}
+	return statusSentinels[e.StatusCode] == target
+}
+
+// Retryable reports whether the failure err describes is one the client's
+// policy would repeat: the call gave up for want of attempts or time, not
+// because repeating cannot help. It answers from the same decision the
+// client made (Policy), so a caller that queues work for later and the
+// client agree. Errors this package did not make are not retryable.
+func Retryable(err error) bool {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.retryable
+	}
+	var reqErr *RequestError
+	if errors.As(err, &reqErr) {
+		return reqErr.retryable
+	}
+	return false
+}
+
+// sensitiveHeaders carry credentials: they never reach an error or a log.
+var sensitiveHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+	"X-Auth-Token", "X-Subject-Token", "X-Amz-Security-Token", "X-Api-Key", "Api-Key"}
+
+// redactHeader returns a copy of h without credential headers.
+func redactHeader(h http.Header) http.Header {
+	out := h.Clone()
+	for _, k := range sensitiveHeaders {
+		delete(out, k)
+	}
+	return out
+}
+
+// sensitiveQuery reports whether a query parameter may carry a credential.
+func sensitiveQuery(key string) bool {
+	k := strings.ToLower(key)
+	for _, s := range [...]string{"token", "signature", "sig", "key", "secret", "password", "auth", "credential", "session"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactURL returns u as text without what could let a reader of a log or an
+// error act as the caller: userinfo is dropped and the values of
+// credential-like query parameters are replaced.
+func redactURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	r := *u
+	r.User = nil
+	if r.RawQuery != "" {
+		q, err := url.ParseQuery(r.RawQuery)
+		if err != nil {
+			r.RawQuery = "REDACTED"
+		} else {
+			changed := false
+			for k, vs := range q {
+				if sensitiveQuery(k) {
+					for i := range vs {
+						vs[i] = "REDACTED"
+					}
+					changed = true
+				}
+			}
+			if changed {
+				r.RawQuery = q.Encode()
+			}
+		}
+	}
+	return r.String()
+}

@@ -1,0 +1,427 @@
+package resilienthttp
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rule says what the client does when an attempt ends with a given status
+// code or kind of transport error.
+//
+// The zero value, RuleDefault, means "whatever DefaultPolicy says for this
+// row", so a Policy that sets only some rows keeps the documented table for
+// the others.
+type Rule int
+
+const (
+	// RuleDefault defers to the default table.
+	RuleDefault Rule = iota
+	// Fail ends the call at once: repeating the same request cannot help.
+	Fail
+	// Retry repeats the request for any method: the server did not act on it.
+	Retry
+	// RetryIdempotent repeats the request only if repeating it cannot
+	// duplicate an effect: the method is idempotent (GET HEAD OPTIONS TRACE
+	// PUT DELETE, RFC 9110 §9.2.2), the request carries the policy's
+	// idempotency-key header, or the caller marked it with ContextIdempotent.
+	RetryIdempotent
+	// RetryWithRetryAfter repeats the request, for any method, only when the
+	// response carries a valid Retry-After: the server declares the condition
+	// temporary and says when to come back. Without it the call fails.
+	RetryWithRetryAfter
+)
+
+var ruleNames = [...]string{
+	RuleDefault:         "default",
+	Fail:                "fail",
+	Retry:               "retry",
+	RetryIdempotent:     "retry-idempotent",
+	RetryWithRetryAfter: "retry-with-retry-after",
+}
+
+// String returns the rule's name as used in JSON.
+func (r Rule) String() string {
+	if r >= 0 && int(r) < len(ruleNames) {
+		return ruleNames[r]
+	}
+	return "Rule(" + strconv.Itoa(int(r)) + ")"
+}
+
+// MarshalText encodes the rule by name ("fail", "retry", …).
+func (r Rule) MarshalText() ([]byte, error) {
+	if r < 0 || int(r) >= len(ruleNames) {
+		return nil, fmt.Errorf("resilienthttp: unknown rule %d", int(r))
+	}
+	return []byte(ruleNames[r]), nil
+}
+
+// UnmarshalText decodes a rule name as written by MarshalText.
+func (r *Rule) UnmarshalText(b []byte) error {
+	for i, name := range ruleNames {
+		if string(b) == name {
+			*r = Rule(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("resilienthttp: unknown rule %q", b)
+}
+
+// defaultStatusRules is the service documents' status table (the "Status
+// Codes" pages in shared/seeds) turned into code. Each row quotes the
+// documents' reason; statuses not listed fall to the class rules in
+// DefaultPolicy (other 4xx fail, other 5xx retry if idempotent) and 1xx–3xx
+// are never retried: they are not failures.
+var defaultStatusRules = map[int]Rule{
+	// "The client should not repeat the request without modifications."
+	http.StatusBadRequest:       Fail, // 400
+	http.StatusForbidden:        Fail, // 403
+	http.StatusNotFound:         Fail, // 404
+	http.StatusMethodNotAllowed: Fail, // 405
+	// "The authorization information provided by the client is incorrect or
+	// invalid." Repeating it as is cannot help; a credential-refresh hook
+	// (WithCredentialRefresh) is the modification that allows one repeat.
+	http.StatusUnauthorized: Fail, // 401
+	// Client errors for which nothing says the request may be repeated.
+	http.StatusPaymentRequired:              Fail, // 402
+	http.StatusNotAcceptable:                Fail, // 406
+	http.StatusProxyAuthRequired:            Fail, // 407
+	http.StatusConflict:                     Fail, // 409
+	http.StatusGone:                         Fail, // 410
+	http.StatusLengthRequired:               Fail, // 411
+	http.StatusPreconditionFailed:           Fail, // 412
+	http.StatusRequestURITooLong:            Fail, // 414
+	http.StatusUnsupportedMediaType:         Fail, // 415
+	http.StatusRequestedRangeNotSatisfiable: Fail, // 416
+	http.StatusExpectationFailed:            Fail, // 417
+	http.StatusUnprocessableEntity:          Fail, // 422
+	// "The client may repeat the request without modifications at any later
+	// time." The server never got the whole request, so any method is safe.
+	http.StatusRequestTimeout: Retry, // 408
+	// "If the condition is temporary, the server should include a Retry-After
+	// header field to indicate that it is temporary."
+	http.StatusRequestEntityTooLarge: RetryWithRetryAfter, // 413
+	// "The client should repeat requests after the time specified in the
+	// Retry-After header of the response expires." The server refused the
+	// request without acting on it, so any method is safe.
+	http.StatusTooManyRequests: Retry, // 429
+	// Server-side failures: the request may have had an effect, so only
+	// requests that are safe to repeat are repeated.
+	http.StatusInternalServerError: RetryIdempotent, // 500
+	http.StatusBadGateway:          RetryIdempotent, // 502
+	http.StatusGatewayTimeout:      RetryIdempotent, // 504
+	// "The server does not support the functionality required" / "the HTTP
+	// protocol version used in the request": permanent.
+	http.StatusNotImplemented:          Fail, // 501
+	http.StatusHTTPVersionNotSupported: Fail, // 505
+	// "The requested service is unavailable. The client should not repeat the
+	// request without modifications." A Retry-After is the server saying
+	// otherwise: then, and only then, come back when it says.
+	http.StatusServiceUnavailable: RetryWithRetryAfter, // 503
+}
+
+// Policy decides, after each attempt, whether to repeat the request and how
+// long to wait first. It is plain data: it round-trips through JSON
+// (durations as strings such as "250ms", rules by name) so an SDK can ship one
+// per service.
+//
+// Every zero field means its documented default, so Policy{} behaves exactly
+// like DefaultPolicy() and Policy{MaxAttempts: 1} is the default table with
+// retries turned off.
+type Policy struct {
+	// MaxAttempts is the number of attempts per call, the first included.
+	// Zero means 4; 1 turns retries off.
+	MaxAttempts int
+
+	// BaseDelay is the upper bound of the first backoff wait; each retry
+	// doubles it up to MaxDelay, and the wait is drawn uniformly from
+	// [0, bound] ("full jitter"). Zero means 100ms.
+	BaseDelay time.Duration
+
+	// MaxDelay caps the backoff bound before jitter is applied. Zero means 5s.
+	MaxDelay time.Duration
+
+	// MaxRetryAfter is the longest server-requested wait (Retry-After) the
+	// client sleeps. A longer one ends the call at once with an *APIError
+	// whose RetryAfter says how long the server asked for. Zero means 60s.
+	MaxRetryAfter time.Duration
+
+	// AttemptTimeout bounds each attempt, from sending the request to the
+	// end of the response headers, separately from the caller's deadline,
+	// which bounds the whole call. A timed-out attempt is a transport error
+	// after the request was sent. Zero means no per-attempt bound.
+	AttemptTimeout time.Duration
+
+	// IdempotencyKeyHeader names the request header whose presence makes a
+	// request safe to repeat whatever its method: the server deduplicates by
+	// it. Zero means "Idempotency-Key".
+	IdempotencyKeyHeader string
+
+	// Statuses overrides the rule for individual status codes. Codes not in
+	// the map use the default table in policy.go.
+	Statuses map[int]Rule
+
+	// ClientErrors is the rule for 4xx codes that neither Statuses nor the
+	// default table names. Zero means Fail.
+	ClientErrors Rule
+
+	// ServerErrors is the rule for 5xx codes that neither Statuses nor the
+	// default table names. Zero means RetryIdempotent.
+	ServerErrors Rule
+
+	// ConnectErrors is the rule for transport errors that happen before the
+	// request could reach the server: DNS failure, connection refused, dial
+	// timeout. Zero means Retry (any method: nothing was sent).
+	ConnectErrors Rule
+
+	// SendErrors is the rule for transport errors after the request may have
+	// reached the server: a reset or EOF while waiting for the response, an
+	// attempt timeout. Zero means RetryIdempotent.
+	SendErrors Rule
+}
+
+// Defaults used for zero Policy fields.
+const (
+	DefaultMaxAttempts          = 4
+	DefaultBaseDelay            = 100 * time.Millisecond
+	DefaultMaxDelay             = 5 * time.Second
+	DefaultMaxRetryAfter        = 60 * time.Second
+	DefaultIdempotencyKeyHeader = "Idempotency-Key"
+)
+
+// DefaultPolicy returns the service documents' table: 408 and 429 are
+// repeated for any method, 413 and 503 only when the server sends
+// Retry-After, other 5xx only for requests that are safe to repeat, every
+// other 4xx and 501/505 fail at once. See the table in policy.go and the
+// README.
+func DefaultPolicy() Policy {
+	return Policy{
+		MaxAttempts:          DefaultMaxAttempts,
+		BaseDelay:            DefaultBaseDelay,
+		MaxDelay:             DefaultMaxDelay,
+		MaxRetryAfter:        DefaultMaxRetryAfter,
+		IdempotencyKeyHeader: DefaultIdempotencyKeyHeader,
+		ClientErrors:         Fail,
+		ServerErrors:         RetryIdempotent,
+		ConnectErrors:        Retry,
+		SendErrors:           RetryIdempotent,
+	}
+}
+
+// RFC9110Policy returns DefaultPolicy with 503 read as RFC 9110 §15.6.4 reads
+// it, "a temporary overload or scheduled maintenance": repeated, for
+// requests that are safe to repeat, with backoff when the server sends no
+// Retry-After. Use it for services whose 503 means "try again later".
+func RFC9110Policy() Policy {
+	p := DefaultPolicy()
+	p.Statuses = map[int]Rule{http.StatusServiceUnavailable: RetryIdempotent}
+	return p
+}
+
+// withDefaults returns p with every zero field replaced by its default, so
+// the decision code reads settled values only.
+func (p Policy) withDefaults() Policy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = DefaultBaseDelay
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = DefaultMaxDelay
+	}
+	if p.MaxDelay < p.BaseDelay {
+		p.MaxDelay = p.BaseDelay
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if p.IdempotencyKeyHeader == "" {
+		p.IdempotencyKeyHeader = DefaultIdempotencyKeyHeader
+	}
+	if p.ClientErrors == RuleDefault {
+		p.ClientErrors = Fail
+	}
+	if p.ServerErrors == RuleDefault {
+		p.ServerErrors = RetryIdempotent
+	}
+	if p.ConnectErrors == RuleDefault {
+		p.ConnectErrors = Retry
+	}
+	if p.SendErrors == RuleDefault {
+		p.SendErrors = RetryIdempotent
+	}
+	return p
+}
+
+// StatusRule returns the rule p applies to a final response with the given
+// status code. 1xx, 2xx and 3xx are not failures and always get Fail (there
+// is nothing to repeat).
+func (p Policy) StatusRule(status int) Rule {
+	if status < 400 {
+		return Fail
+	}
+	if r := p.Statuses[status]; r != RuleDefault {
+		return r
+	}
+	if r := defaultStatusRules[status]; r != RuleDefault {
+		return r
+	}
+	if status < 500 {
+		if p.ClientErrors != RuleDefault {
+			return p.ClientErrors
+		}
+		return Fail
+	}
+	if p.ServerErrors != RuleDefault {
+		return p.ServerErrors
+	}
+	return RetryIdempotent
+}
+
+// idempotentMethods are the methods RFC 9110 §9.2.2 defines as idempotent.
+func isIdempotentMethod(method string) bool {
+	switch method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true // net/http reads "" as GET
+	}
+	return false
+}
+
+// allows reports whether rule r lets a request be repeated. safe says the
+// request is safe to repeat (idempotent method or key); hasRetryAfter says the
+// response carried a valid Retry-After.
+func (r Rule) allows(safe, hasRetryAfter bool) bool {
+	switch r {
+	case Retry:
+		return true
+	case RetryIdempotent:
+		return safe
+	case RetryWithRetryAfter:
+		return hasRetryAfter
+	}
+	return false
+}
+
+// policyJSON is Policy's wire form: durations as Go duration strings.
+type policyJSON struct {
+	MaxAttempts          int          `json:"max_attempts,omitempty"`
+	BaseDelay            jsonDuration `json:"base_delay,omitempty"`
+	MaxDelay             jsonDuration `json:"max_delay,omitempty"`
+	MaxRetryAfter        jsonDuration `json:"max_retry_after,omitempty"`
+	AttemptTimeout       jsonDuration `json:"attempt_timeout,omitempty"`
+	IdempotencyKeyHeader string       `json:"idempotency_key_header,omitempty"`
+	Statuses             map[int]Rule `json:"statuses,omitempty"`
+	ClientErrors         Rule         `json:"client_errors,omitempty"`
+	ServerErrors         Rule         `json:"server_errors,omitempty"`
+	ConnectErrors        Rule         `json:"connect_errors,omitempty"`
+	SendErrors           Rule         `json:"send_errors,omitempty"`
+}
+
+// MarshalJSON encodes durations as strings ("250ms") and rules by name.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	return json.Marshal(policyJSON{
+		MaxAttempts:          p.MaxAttempts,
+		BaseDelay:            jsonDuration(p.BaseDelay),
+		MaxDelay:             jsonDuration(p.MaxDelay),
+		MaxRetryAfter:        jsonDuration(p.MaxRetryAfter),
+		AttemptTimeout:       jsonDuration(p.AttemptTimeout),
+		IdempotencyKeyHeader: p.IdempotencyKeyHeader,
+		Statuses:             p.Statuses,
+		ClientErrors:         p.ClientErrors,
+		ServerErrors:         p.ServerErrors,
+		ConnectErrors:        p.ConnectErrors,
+		SendErrors:           p.SendErrors,
+	})
+}
+
+// UnmarshalJSON decodes what MarshalJSON writes. Durations are Go duration
+// strings; a bare number is read as nanoseconds, as time.Duration encodes.
+func (p *Policy) UnmarshalJSON(b []byte) error {
+	var w policyJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*p = Policy{
+		MaxAttempts:          w.MaxAttempts,
+		BaseDelay:            time.Duration(w.BaseDelay),
+		MaxDelay:             time.Duration(w.MaxDelay),
+		MaxRetryAfter:        time.Duration(w.MaxRetryAfter),
+		AttemptTimeout:       time.Duration(w.AttemptTimeout),
+		IdempotencyKeyHeader: w.IdempotencyKeyHeader,
+		Statuses:             w.Statuses,
+		ClientErrors:         w.ClientErrors,
+		ServerErrors:         w.ServerErrors,
+		ConnectErrors:        w.ConnectErrors,
+		SendErrors:           w.SendErrors,
+	}
+	return nil
+}
+
+type jsonDuration time.Duration
+
+func (d jsonDuration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *jsonDuration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if json.Unmarshal(b, &n) != nil {
+			return fmt.Errorf("resilienthttp: duration must be a string such as \"250ms\": %s", b)
+		}
+		*d = jsonDuration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("resilienthttp: %w", err)
+	}
+	*d = jsonDuration(v)
+	return nil
+}
+
+// classify returns the rule p applies to a transport error. Errors that no
+// repeat can cure (a certificate that fails verification, a malformed
+// request, a redirect loop) fail at once; errors before the request could
+// reach the server follow ConnectErrors; all others, after which the server
+// may have acted on the request, follow SendErrors.
+func classify(err error, p *Policy) Rule {
+	if errors.Is(err, errTooManyRedirects) || isCertError(err) || isMalformedRequest(err) {
+		return Fail
+	}
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	if errors.As(err, &dnsErr) || errors.As(err, &opErr) && (opErr.Op == "dial" || opErr.Op == "proxyconnect") {
+		return p.ConnectErrors
+	}
+	return p.SendErrors
+}
+
+func isCertError(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var ierr x509.CertificateInvalidError
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &ierr)
+}
+
+// isMalformedRequest recognises net/http's refusals to send a request at
+// all. net/http gives them no type, so their text is all there is.
+func isMalformedRequest(err error) bool {
+	s := err.Error()
+	for _, m := range [...]string{"unsupported protocol scheme", "invalid header field", "invalid method", "no Host in request URL"} {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}

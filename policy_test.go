@@ -1,0 +1,79 @@
+package resilienthttp_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/resilienthttp/resilienthttp"
+	"github.com/resilienthttp/resilienthttp/servicetest"
+)
+
+func TestPolicyJSONRoundTrip(t *testing.T) {
+	p := resilienthttp.RFC9110Policy()
+	p.BaseDelay = 250 * time.Millisecond
+	p.AttemptTimeout = 3 * time.Second
+	p.Statuses[409] = resilienthttp.RetryIdempotent
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"base_delay":"250ms"`, `"max_retry_after":"1m0s"`, `"503":"retry-idempotent"`, `"client_errors":"fail"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON %s lacks %s", b, want)
+		}
+	}
+	var back resilienthttp.Policy
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, p) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", back, p)
+	}
+}
+
+func TestPolicyJSONFromAnSDKConfig(t *testing.T) {
+	var p resilienthttp.Policy
+	err := json.Unmarshal([]byte(`{"max_attempts":2,"max_delay":"2s","statuses":{"409":"retry"}}`), &p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxAttempts != 2 || p.MaxDelay != 2*time.Second || p.StatusRule(409) != resilienthttp.Retry || p.StatusRule(503) != resilienthttp.RetryWithRetryAfter {
+		t.Errorf("decoded %+v", p)
+	}
+	for _, bad := range []string{`{"base_delay":"soon"}`, `{"statuses":{"500":"maybe"}}`, `{"base_delay":true}`} {
+		if err := json.Unmarshal([]byte(bad), &p); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}
+
+func TestZeroPolicyIsTheDefault(t *testing.T) {
+	zero, def := resilienthttp.Policy{}, resilienthttp.DefaultPolicy()
+	for status := 100; status < 600; status++ {
+		if zero.StatusRule(status) != def.StatusRule(status) {
+			t.Errorf("%d: zero policy %v, default %v", status, zero.StatusRule(status), def.StatusRule(status))
+		}
+	}
+	// And a client given the zero policy retries like the default one.
+	srv := servicetest.NewServer(t)
+	srv.Script("/z", servicetest.Statuses(502)...)
+	c, clk := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{}))
+	do(t, c, http.MethodGet, srv.URL+"/z", nil)
+	if srv.Attempts("/z") != resilienthttp.DefaultMaxAttempts || len(clk.Sleeps()) != resilienthttp.DefaultMaxAttempts-1 {
+		t.Errorf("%d attempts, waits %v", srv.Attempts("/z"), clk.Sleeps())
+	}
+}
+
+func TestStatusOverride(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/c", servicetest.Statuses(409, 409, 200)...)
+	c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{Statuses: map[int]resilienthttp.Rule{409: resilienthttp.Retry}, MaxAttempts: 3}))
+	resp, err := do(t, c, http.MethodPost, srv.URL+"/c", strings.NewReader("x"))
+	if err != nil || resp.StatusCode != 200 || srv.Attempts("/c") != 3 {
+		t.Fatalf("%v, %v after %d attempts; want 200 after 3", resp, err, srv.Attempts("/c"))
+	}
+}
