@@ -21,9 +21,11 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/resilienthttp/resilienthttp/internal/errbody"
 )
@@ -46,6 +48,12 @@ type Client struct {
 	onRetry       func(RetryEvent)
 	requestIDs    []string
 	errorsIn2xx   bool
+
+	limiter *LimiterSettings // nil: off
+	breaker *BreakerSettings // nil: off
+	budget  *RetryBudget     // nil: off
+	hostKey func(*http.Request) string
+	hosts   sync.Map // host key → *host
 
 	loop *retryablehttp.Client
 }
@@ -142,6 +150,37 @@ func WithRequestIDHeaders(names ...string) Option {
 // document is returned whole.
 func WithErrorsIn2xx() Option { return func(c *Client) { c.errorsIn2xx = true } }
 
+// WithRateLimit configures the per-host rate limiter: a fixed limit if
+// s.Rate is set, adaptive pacing from 429s and rate-limit headers unless
+// s.Static, and pauses for Retry-After. The zero LimiterSettings is the
+// default New uses.
+func WithRateLimit(s LimiterSettings) Option { return func(c *Client) { c.limiter = &s } }
+
+// WithoutRateLimit turns the rate limiter off: no pacing, and a Retry-After
+// delays only the call that received it.
+func WithoutRateLimit() Option { return func(c *Client) { c.limiter = nil } }
+
+// WithBreaker configures the per-host circuit breakers. The zero
+// BreakerSettings is the default New uses.
+func WithBreaker(s BreakerSettings) Option { return func(c *Client) { c.breaker = &s } }
+
+// WithoutBreaker turns the circuit breakers off.
+func WithoutBreaker() Option { return func(c *Client) { c.breaker = nil } }
+
+// WithRetryBudget configures the per-host retry budget. The zero RetryBudget
+// is the default New uses.
+func WithRetryBudget(b RetryBudget) Option { return func(c *Client) { c.budget = &b } }
+
+// WithoutRetryBudget turns the retry budget off: only the policy limits
+// retries.
+func WithoutRetryBudget() Option { return func(c *Client) { c.budget = nil } }
+
+// WithHostKey sets how requests are grouped for the rate limiter, circuit
+// breaker and retry budget. The default is the request URL's host (with
+// port), so each service endpoint has its own state. State is kept for
+// every key seen for the life of the client.
+func WithHostKey(key func(*http.Request) string) Option { return func(c *Client) { c.hostKey = key } }
+
 // RetryEvent describes an attempt the client is about to repeat.
 type RetryEvent struct {
 	Method string
@@ -166,11 +205,22 @@ func New(opts ...Option) *Client {
 		rnd:         randv2.Float64,
 		maxBuffered: DefaultMaxBufferedBody,
 		requestIDs:  DefaultRequestIDHeaders,
+		limiter:     &LimiterSettings{},
+		breaker:     &BreakerSettings{},
+		budget:      &RetryBudget{},
 	}
 	for _, opt := range opts {
 		opt(c)
 	}
 	c.policy = c.policy.withDefaults()
+	if c.breaker != nil {
+		s := c.breaker.withDefaults()
+		c.breaker = &s
+	}
+	if c.budget != nil {
+		b := c.budget.withDefaults()
+		c.budget = &b
+	}
 	if c.base == nil {
 		c.base = http.DefaultTransport.(*http.Transport).Clone()
 	}
@@ -271,6 +321,7 @@ type call struct {
 	req    *http.Request // the caller's
 	safe   bool          // repeating cannot duplicate an effect
 	single bool          // the body can be sent only once
+	host   *host         // the guards of the request's host
 
 	attempts       int
 	allowed        bool // the policy would repeat the last outcome
@@ -287,7 +338,7 @@ func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
 		return nil, errors.New("resilienthttp: nil request or request URL")
 	}
 	ctx := req.Context()
-	cl := &call{c: c, p: &c.policy, ctx: ctx, req: req}
+	cl := &call{c: c, p: &c.policy, ctx: ctx, req: req, host: c.hostFor(req)}
 	if o, ok := ctx.Value(overridesKey{}).(*overrides); ok {
 		if o.policy != nil {
 			cl.p = o.policy
@@ -387,17 +438,20 @@ func (cl *call) decide(resp *http.Response, err error) bool {
 	case err != nil && errors.Is(err, ErrRateLimited):
 		cl.reason = StopRateLimited
 		return false
+	case err != nil && cl.ctx.Err() != nil:
+		cl.attempts++
+		cl.reason = StopContextDone
+		return false
 	case err != nil:
 		cl.attempts++
-		if cl.ctx.Err() != nil {
-			cl.reason = StopContextDone
-			return false
-		}
 		rule = classify(err, p)
 	default:
 		cl.attempts++
 		cl.lastStatus = resp.StatusCode
 		if resp.StatusCode < 400 {
+			if cl.host.budget != nil {
+				cl.host.budget.succeeded()
+			}
 			return false
 		}
 		ra, hasRA = retryAfter(resp.Header, now)
@@ -408,12 +462,19 @@ func (cl *call) decide(resp *http.Response, err error) bool {
 		}
 	}
 	cl.allowed = rule.allows(cl.safe, hasRA)
+	budgetLeft := true
+	if cl.allowed && ra <= 0 && !cl.refreshPending && cl.host.budget != nil {
+		budgetLeft = cl.host.budget.failed()
+	}
 	switch {
 	case !cl.allowed:
 		cl.reason = StopNotRetryable
 		return false
 	case cl.attempts >= p.MaxAttempts:
 		cl.reason = StopAttemptsExhausted
+		return false
+	case !budgetLeft:
+		cl.reason = StopBudgetExhausted
 		return false
 	case cl.single:
 		cl.reason = StopBodyNotReplayable
@@ -587,6 +648,36 @@ func (attemptTimeoutError) Timeout() bool { return true }
 type attemptTransport struct{ c *Client }
 
 func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c, ctx := t.c, req.Context()
+	h := c.hostFor(req)
+	var report func(context.Context, *http.Response, error)
+	if h.breaker != nil {
+		var err error
+		if report, err = h.breaker.allow(); err != nil {
+			return nil, err
+		}
+	}
+	if h.limiter != nil {
+		if err := h.limiter.wait(ctx, h.key, c.clock); err != nil {
+			if report != nil {
+				report(ctx, nil, errNotCounted)
+			}
+			return nil, err
+		}
+	}
+	resp, err := t.send(req)
+	if h.limiter != nil {
+		h.limiter.observe(resp, c.clock.Now())
+	}
+	if report != nil {
+		report(ctx, resp, err)
+	}
+	return resp, err
+}
+
+// send hands the attempt to the base transport, bounded by the policy's
+// AttemptTimeout.
+func (t attemptTransport) send(req *http.Request) (*http.Response, error) {
 	cl, _ := req.Context().Value(callKey{}).(*call)
 	if cl == nil || cl.p.AttemptTimeout <= 0 {
 		return t.c.base.RoundTrip(req)
@@ -622,6 +713,50 @@ func (b *cancelOnClose) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel(nil)
 	return err
+}
+
+// host holds the guards of one host key; a nil guard is turned off.
+type host struct {
+	key     string
+	limiter *hostLimiter
+	breaker *hostBreaker
+	budget  *retryTokens
+}
+
+// hostFor returns the guards of req's host, creating them on first use.
+// Lookups are lock-free once a host exists.
+func (c *Client) hostFor(req *http.Request) *host {
+	key := req.URL.Host
+	if c.hostKey != nil {
+		key = c.hostKey(req)
+	}
+	if h, ok := c.hosts.Load(key); ok {
+		return h.(*host)
+	}
+	h := &host{key: key}
+	if c.limiter != nil {
+		h.limiter = newHostLimiter(*c.limiter, c.clock.Now())
+	}
+	if c.breaker != nil {
+		h.breaker = newHostBreaker(key, *c.breaker, c.clock, c.logStateChange)
+	}
+	if c.budget != nil {
+		h.budget = newRetryTokens(*c.budget)
+	}
+	actual, _ := c.hosts.LoadOrStore(key, h)
+	return actual.(*host)
+}
+
+func (c *Client) logStateChange(host string, from, to gobreaker.State) {
+	if c.logger == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if to == gobreaker.StateOpen {
+		level = slog.LevelWarn
+	}
+	c.logger.LogAttrs(context.Background(), level, "resilienthttp: circuit breaker state change",
+		slog.String("host", host), slog.String("from", from.String()), slog.String("to", to.String()))
 }
 
 // errTooManyRedirects replaces net/http's untyped "stopped after 10

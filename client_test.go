@@ -94,7 +94,6 @@ func TestDefaultTable(t *testing.T) {
 		{status: 503, retryAfter: "1", get: all, post: all},
 	}
 	srv := servicetest.NewServer(t)
-	c, _ := newClient(t)
 	for _, r := range rows {
 		for _, m := range []struct {
 			method string
@@ -104,6 +103,7 @@ func TestDefaultTable(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				path := "/" + name
 				srv.Script(path, servicetest.Step{Status: r.status, RetryAfter: r.retryAfter})
+				c, _ := newClient(t) // fresh guards: this is the policy's table alone
 				var body io.Reader
 				if m.method == http.MethodPost {
 					body = strings.NewReader(`{"name":"x"}`)

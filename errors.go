@@ -12,15 +12,6 @@ import (
 	"github.com/resilienthttp/resilienthttp/internal/errbody"
 )
 
-// ErrCircuitOpen is returned, wrapped, when a host's circuit breaker is open:
-// the call failed at once and sent nothing.
-var ErrCircuitOpen = errors.New("resilienthttp: circuit open")
-
-// ErrRateLimited is returned, wrapped, when waiting for the client-side rate
-// limiter would pass the call's deadline: the call failed at once and sent
-// nothing.
-var ErrRateLimited = errors.New("resilienthttp: rate limited")
-
 // ErrBodyNotReplayable is returned, wrapped, when a call that needed a retry
 // could not make one because its request body could not be sent again.
 var ErrBodyNotReplayable = errors.New("resilienthttp: request body not replayable")
@@ -39,6 +30,7 @@ const (
 	StopPrepareFailed     StopReason = "prepare-retry hook failed"
 	StopCircuitOpen       StopReason = "circuit open"
 	StopRateLimited       StopReason = "rate limited"
+	StopBudgetExhausted   StopReason = "retry budget exhausted"
 )
 
 // MaxErrorBody is how much of an error response's body the client reads and

@@ -3,6 +3,8 @@ package resilienthttp
 import (
 	"context"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -136,3 +138,147 @@ func afterRetryAfter(p *Policy, d time.Duration, rnd func() float64) time.Durati
 	}
 	return d + time.Duration(rnd()*float64(spread))
 }
+
+// rateLimitInfo is what a response's rate-limit headers say.
+type rateLimitInfo struct {
+	quota     float64       // requests per second a policy allows (q/w); 0 if undeclared
+	burst     int           // requests left in the window now; 0 if unknown
+	reset     time.Duration // until the window resets
+	exhausted bool          // nothing left until reset
+}
+
+// parseRateLimitHeaders reads, in order of precedence, the IETF draft's
+// structured RateLimit-Policy ("default";q=100;w=60) and RateLimit
+// ("default";r=50;t=30) fields (draft-ietf-httpapi-ratelimit-headers), the
+// earlier drafts' RateLimit-Remaining/RateLimit-Reset, and the common
+// X-RateLimit-Remaining/X-RateLimit-Reset (delta seconds, or a Unix time
+// measured against the response's Date). Malformed fields are ignored; ok
+// reports that anything usable was found.
+func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok bool) {
+	if v := h.Get("RateLimit-Policy"); v != "" {
+		for _, item := range sfItems(v) {
+			q, w := sfParam(item, "q"), sfParam(item, "w")
+			if q <= 0 {
+				continue
+			}
+			if w <= 0 {
+				w = 1 // the draft's default window is one second
+			}
+			if r := float64(q) / float64(w); info.quota == 0 || r < info.quota {
+				info.quota = r
+			}
+			ok = true
+		}
+	}
+	remaining, reset := int64(-1), int64(-1)
+	if v := h.Get("RateLimit"); v != "" {
+		for _, item := range sfItems(v) {
+			if r := sfParam(item, "r"); r >= 0 && (remaining < 0 || r < remaining) {
+				remaining, reset = r, sfParam(item, "t")
+			}
+		}
+	}
+	if remaining < 0 {
+		remaining, reset = headerInt(h, "RateLimit-Remaining"), headerInt(h, "RateLimit-Reset")
+	}
+	if remaining < 0 {
+		remaining, reset = headerInt(h, "X-RateLimit-Remaining"), headerInt(h, "X-RateLimit-Reset")
+		if reset > 1e9 { // a Unix time, not a delta
+			if d, err := http.ParseTime(h.Get("Date")); err == nil {
+				now = d
+			}
+			reset = max(reset-now.Unix(), 0)
+		}
+	}
+	if remaining >= 0 {
+		ok = true
+		info.burst = int(min(remaining, 1<<20))
+		if reset >= 0 && reset <= maxRetryAfterSeconds {
+			info.reset = time.Duration(reset) * time.Second
+			info.exhausted = remaining == 0 && reset > 0
+		}
+	}
+	return info, ok
+}
+
+// sfItems splits a structured-field list into its members.
+func sfItems(v string) []string { return strings.Split(v, ",") }
+
+// sfParam returns the integer parameter name of a structured-field list
+// member ("default";q=100;w=60), or -1 if absent or not a plain integer.
+func sfParam(item, name string) int64 {
+	for _, p := range strings.Split(item, ";")[1:] {
+		k, val, found := strings.Cut(strings.TrimSpace(p), "=")
+		if found && k == name {
+			if n, ok := parseDigits(strings.TrimSpace(val), maxRetryAfterSeconds); ok {
+				return n
+			}
+			return -1
+		}
+	}
+	return -1
+}
+
+func headerInt(h http.Header, key string) int64 {
+	if n, ok := parseDigits(h.Get(key), 1<<62); ok {
+		return n
+	}
+	return -1
+}
+
+// RetryBudget limits retries to a host by how its recent attempts went, like
+// gRPC's retry throttling: every attempt that fails in a way the policy
+// would retry takes a token, every success gives back TokenRatio tokens, and
+// retries stop while the host holds MaxTokens/2 tokens or fewer. A host that
+// fails everything gets about MaxTokens/2 retries in all, however many calls
+// are made, so retries cannot multiply the load on a service that is down
+// even before its breaker opens; a host that fails less than
+// TokenRatio/(1+TokenRatio) of attempts is not throttled, and MaxTokens is
+// large enough that the runs of failures a brownout has by chance do not
+// empty it. Retries the server asked for with Retry-After neither take nor
+// need tokens.
+//
+// The zero value is the default: MaxTokens 100, TokenRatio 1.
+type RetryBudget struct {
+	MaxTokens  float64
+	TokenRatio float64
+}
+
+func (b RetryBudget) withDefaults() RetryBudget {
+	if b.MaxTokens <= 0 {
+		b.MaxTokens = 100
+	}
+	if b.TokenRatio <= 0 {
+		b.TokenRatio = 1
+	}
+	return b
+}
+
+// retryTokens is one host's budget, in thousandths of a token so it fits
+// an atomic integer.
+type retryTokens struct {
+	milli      atomic.Int64
+	max, ratio int64
+}
+
+func newRetryTokens(b RetryBudget) *retryTokens {
+	t := &retryTokens{max: int64(b.MaxTokens * 1000), ratio: int64(b.TokenRatio * 1000)}
+	t.milli.Store(t.max)
+	return t
+}
+
+func (t *retryTokens) add(delta int64) int64 {
+	for {
+		cur := t.milli.Load()
+		next := min(max(cur+delta, 0), t.max)
+		if t.milli.CompareAndSwap(cur, next) {
+			return next
+		}
+	}
+}
+
+// succeeded gives back TokenRatio tokens.
+func (t *retryTokens) succeeded() { t.add(t.ratio) }
+
+// failed takes a token and reports whether a retry is still allowed.
+func (t *retryTokens) failed() bool { return t.add(-1000) > t.max/2 }

@@ -73,7 +73,7 @@ const (
 	// IETFHeaders sends the structured fields of
 	// draft-ietf-httpapi-ratelimit-headers-09:
 	//
-	//	RateLimit-Policy: "default";q=<burst>;w=<seconds to refill a full bucket>
+	//	RateLimit-Policy: "default";q=<rate·w>;w=<seconds to refill a full bucket, at least 1>
 	//	RateLimit: "default";r=<tokens left>;t=<seconds until the bucket is full>
 	IETFHeaders RateLimitHeaders = 1 << iota
 
@@ -137,7 +137,11 @@ func (s *Server) admit(now time.Time, h http.Header) (ok bool, retryAfter string
 	}
 	if s.cfg.rlHeaders&IETFHeaders != 0 {
 		window := max(seconds(burst/s.cfg.rps), 1)
-		h.Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, s.cfg.burst, window))
+		// The quota is what the bucket admits per window at its sustained
+		// rate: a client dividing q by w gets the server's rate, even when
+		// the bucket refills in under a second.
+		quota := int64(s.cfg.rps * float64(window))
+		h.Set("RateLimit-Policy", fmt.Sprintf(`"default";q=%d;w=%d`, quota, window))
 		h.Set("RateLimit", fmt.Sprintf(`"default";r=%s;t=%d`, remaining, reset))
 	}
 	if s.cfg.rlHeaders&XRateLimitHeaders != 0 {

@@ -1,0 +1,211 @@
+package resilienthttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// BreakerSettings configures the circuit breakers, one per host, that stop a
+// client from sending to a host that is failing. The fields named as in
+// gobreaker.Settings have gobreaker's meaning; every zero field means the
+// default given beside it.
+type BreakerSettings struct {
+	// MaxRequests is how many probe requests a half-open breaker lets
+	// through; that many successes in a row close it. Zero means 3.
+	MaxRequests uint32
+	// Interval is the length of the rolling window over which failures are
+	// counted while closed. Zero means 10s.
+	Interval time.Duration
+	// BucketPeriod is the granularity of that rolling window. Zero means 1s.
+	BucketPeriod time.Duration
+	// Timeout is how long a breaker stays open before it lets probes
+	// through; a longer Retry-After from the host keeps it open longer.
+	// Zero means 5s.
+	Timeout time.Duration
+	// ReadyToTrip decides, after each failure while closed, whether to
+	// open. Nil means: ConsecutiveFailures failures in a row while at least
+	// half of the window's requests failed (an outage), or at least
+	// MinRequests requests in the window with a failure ratio of at least
+	// FailureRatio (a sustained brownout).
+	ReadyToTrip func(gobreaker.Counts) bool
+	// MinRequests, FailureRatio and ConsecutiveFailures parameterise the
+	// default ReadyToTrip. Zero means 40, 0.6 and 5: an outage trips it
+	// within five requests, while a brownout that fails a third of
+	// requests, which retries ride out, does not, even through the runs of
+	// failures such a brownout has by chance.
+	MinRequests         uint32
+	FailureRatio        float64
+	ConsecutiveFailures uint32
+	// OnStateChange, if set, is called when a host's breaker changes state.
+	// It runs on the goroutine of the request that caused the change, with
+	// the breaker's lock held: it must not block or send requests.
+	OnStateChange func(host string, from, to gobreaker.State)
+	// IsFailure decides whether an attempt's outcome counts against the
+	// host. Nil means: a transport error or a 500, 502, 503 or 504. Every
+	// other response counts as a success (a 404 says nothing about the
+	// host's health); a cancelled context counts as neither.
+	IsFailure func(resp *http.Response, err error) bool
+}
+
+func (s BreakerSettings) withDefaults() BreakerSettings {
+	if s.MaxRequests == 0 {
+		s.MaxRequests = 3
+	}
+	if s.Interval <= 0 {
+		s.Interval = 10 * time.Second
+	}
+	if s.BucketPeriod <= 0 {
+		s.BucketPeriod = time.Second
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = 5 * time.Second
+	}
+	if s.MinRequests == 0 {
+		s.MinRequests = 40
+	}
+	if s.FailureRatio <= 0 {
+		s.FailureRatio = 0.6
+	}
+	if s.ConsecutiveFailures == 0 {
+		s.ConsecutiveFailures = 5
+	}
+	if s.ReadyToTrip == nil {
+		minReq, ratio, consecutive := s.MinRequests, s.FailureRatio, s.ConsecutiveFailures
+		s.ReadyToTrip = func(c gobreaker.Counts) bool {
+			return c.ConsecutiveFailures >= consecutive && 2*c.TotalFailures >= c.Requests ||
+				c.Requests >= minReq && float64(c.TotalFailures) >= ratio*float64(c.Requests)
+		}
+	}
+	if s.IsFailure == nil {
+		s.IsFailure = defaultIsFailure
+	}
+	return s
+}
+
+func defaultIsFailure(resp *http.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	switch resp.StatusCode {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// ErrCircuitOpen is returned, wrapped in a *CircuitOpenError, when a host's
+// circuit breaker is open: the call failed at once and sent nothing.
+var ErrCircuitOpen = errors.New("resilienthttp: circuit open")
+
+// CircuitOpenError says which host's breaker refused a call and when it will
+// let a probe through. errors.Is(err, ErrCircuitOpen) is true.
+type CircuitOpenError struct {
+	Host string
+	// RetryAt is when the breaker lets probes through again; zero while
+	// it is half-open and its probes are already in flight.
+	RetryAt time.Time
+}
+
+func (e *CircuitOpenError) Error() string {
+	if e.RetryAt.IsZero() {
+		return fmt.Sprintf("resilienthttp: circuit open for %s: probes in flight", e.Host)
+	}
+	return fmt.Sprintf("resilienthttp: circuit open for %s until %s", e.Host, e.RetryAt.UTC().Format(time.RFC3339Nano))
+}
+
+// Is makes errors.Is(err, ErrCircuitOpen) true.
+func (e *CircuitOpenError) Is(target error) bool { return target == ErrCircuitOpen }
+
+// Outcomes reported to gobreaker; it sees only these.
+var (
+	errAttemptFailed = errors.New("attempt failed")
+	errNotCounted    = errors.New("attempt not counted")
+)
+
+// hostBreaker is one host's breaker. gobreaker keeps the counts and the
+// half-open probing; the open period is timed here, with the client's Clock,
+// because a Retry-After must be able to extend it and tests must be able to
+// step through it.
+type hostBreaker struct {
+	host      string
+	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
+	isFailure func(*http.Response, error) bool
+	timeout   time.Duration
+	clock     Clock
+	openUntil atomic.Int64 // Unix nanoseconds
+}
+
+func newHostBreaker(host string, s BreakerSettings, clk Clock, logf func(host string, from, to gobreaker.State)) *hostBreaker {
+	b := &hostBreaker{host: host, isFailure: s.IsFailure, timeout: s.Timeout, clock: clk}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         host,
+		MaxRequests:  s.MaxRequests,
+		Interval:     s.Interval,
+		BucketPeriod: s.BucketPeriod,
+		// gobreaker half-opens as soon as b lets a request reach it: b
+		// holds the open period itself (see allow).
+		Timeout:     time.Nanosecond,
+		ReadyToTrip: s.ReadyToTrip,
+		IsExcluded:  func(err error) bool { return err == errNotCounted },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				b.extend(clk.Now().Add(b.timeout))
+			}
+			if s.OnStateChange != nil {
+				s.OnStateChange(host, from, to)
+			}
+			if logf != nil {
+				logf(host, from, to)
+			}
+		},
+	})
+	return b
+}
+
+// allow asks whether an attempt may go to the host. It returns the function
+// that reports the attempt's outcome, or a *CircuitOpenError.
+func (b *hostBreaker) allow() (func(ctx context.Context, resp *http.Response, err error), error) {
+	if until := b.openUntil.Load(); until > b.clock.Now().UnixNano() {
+		return nil, &CircuitOpenError{Host: b.host, RetryAt: time.Unix(0, until)}
+	}
+	done, err := b.cb.Allow()
+	if err != nil {
+		// gobreaker.ErrTooManyRequests: half-open, probes in flight.
+		return nil, &CircuitOpenError{Host: b.host}
+	}
+	return func(ctx context.Context, resp *http.Response, err error) {
+		switch {
+		case ctx.Err() != nil && err != nil:
+			done(errNotCounted)
+		case b.isFailure(resp, err):
+			done(errAttemptFailed)
+			// Open now (this failure may have tripped it): a longer
+			// Retry-After holds it open. gobreaker's own State is not asked,
+			// since asking moves it past its nominal timeout to half-open.
+			now := b.clock.Now()
+			if resp != nil && b.openUntil.Load() > now.UnixNano() {
+				if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
+					b.extend(now.Add(d))
+				}
+			}
+		default:
+			done(nil)
+		}
+	}, nil
+}
+
+// extend keeps the breaker open at least until t.
+func (b *hostBreaker) extend(t time.Time) {
+	for {
+		cur := b.openUntil.Load()
+		if t.UnixNano() <= cur || b.openUntil.CompareAndSwap(cur, t.UnixNano()) {
+			return
+		}
+	}
+}

@@ -1,0 +1,282 @@
+package resilienthttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// LimiterSettings configures the client-side rate limiter, which keeps one
+// state per host. Its zero value is the default: no fixed limit, adaptive
+// pacing on.
+type LimiterSettings struct {
+	// Rate is a fixed limit on requests per second to each host, with Burst
+	// requests allowed at once. Zero means no fixed limit: the client starts
+	// unlimited and paces itself from what the server says (adaptive).
+	Rate rate.Limit
+	// Burst is the number of requests the fixed limit lets through at once.
+	// Zero means 1.
+	Burst int
+	// Static turns adaptive pacing off: 429 answers and rate-limit headers
+	// no longer change the limit. Retry-After still pauses the host.
+	Static bool
+}
+
+// ErrRateLimited is returned, wrapped in a *RateLimitError, when waiting for
+// the client-side rate limiter (or for a host's Retry-After pause) would pass
+// the call's deadline: the call fails at once and sends nothing.
+var ErrRateLimited = errors.New("resilienthttp: rate limited")
+
+// RateLimitError says which host's limiter refused a call and how long the
+// call would have had to wait. errors.Is(err, ErrRateLimited) is true.
+type RateLimitError struct {
+	Host string
+	Wait time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("resilienthttp: rate limited: %s needs a wait of %s, past the deadline", e.Host, e.Wait.Round(time.Millisecond))
+}
+
+// Is makes errors.Is(err, ErrRateLimited) true.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// Adaptive pacing parameters. On a 429 the limit drops to a share of the
+// rate the client was sending at (multiplicative decrease); each success
+// raises it (additive increase), quickly until the first decrease has shown
+// roughly where the server's limit is, slowly after.
+const (
+	decreaseFactor  = 0.5  // share of the sending rate kept on a 429
+	slowStartStep   = 2.0  // req/s added per success before the second decrease
+	additiveStep    = 0.05 // req/s added per success after it
+	headerHeadroom  = 0.98 // share of a declared quota used, against clock skew and rounding
+	minAdaptiveRate = 1.0  // req/s: adaptive pacing never stops a host
+)
+
+// hostLimiter is one host's pacing state.
+type hostLimiter struct {
+	settings LimiterSettings
+	// lim is replaced, not reconfigured, when a declared quota arrives, so
+	// the new pace starts with the burst the server says is left.
+	lim atomic.Pointer[rate.Limiter]
+	// limited is false while the limit is infinite, so the common case
+	// skips the limiter's lock.
+	limited atomic.Bool
+	// pausedUntil is when a Retry-After (or an exhausted rate-limit
+	// window) seen on any request to the host ends, in Unix nanoseconds.
+	pausedUntil atomic.Int64
+	// probed is closed when the first response from the host has been
+	// seen: until then only one request goes out, so that rate-limit
+	// headers can pace the rest before they spend the server's burst.
+	probed    chan struct{}
+	probing   atomic.Bool
+	probeOnce sync.Once
+
+	mu          sync.Mutex // adaptive state below
+	accepted    int64      // successes since windowStart
+	windowStart time.Time
+	decreases   int
+	lastCut     time.Time
+	ceiling     float64 // from RateLimit-Policy; +Inf when none
+}
+
+func newHostLimiter(s LimiterSettings, now time.Time) *hostLimiter {
+	h := &hostLimiter{settings: s, probed: make(chan struct{}), windowStart: now, ceiling: math.Inf(1)}
+	if s.Rate > 0 && s.Rate != rate.Inf {
+		b := s.Burst
+		if b <= 0 {
+			b = 1
+		}
+		h.lim.Store(rate.NewLimiter(s.Rate, b))
+		h.limited.Store(true)
+	} else {
+		h.lim.Store(rate.NewLimiter(rate.Inf, 1))
+	}
+	return h
+}
+
+// wait blocks until the host may be sent a request: after the first
+// contact probe, past any pause, and within the limiter's pace. A wait that
+// would pass ctx's deadline fails at once with a *RateLimitError.
+func (h *hostLimiter) wait(ctx context.Context, host string, clk Clock) error {
+	select {
+	case <-h.probed:
+	default:
+		if h.probing.CompareAndSwap(false, true) {
+			break // this request is the probe
+		}
+		select {
+		case <-h.probed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	now := clk.Now()
+	if until := h.pausedUntil.Load(); until > now.UnixNano() {
+		d := time.Duration(until - now.UnixNano())
+		if err := checkDeadline(ctx, host, now, d); err != nil {
+			return err
+		}
+		if err := clk.Sleep(ctx, d); err != nil {
+			return err
+		}
+		now = clk.Now()
+	}
+	if !h.limited.Load() {
+		return nil
+	}
+	r := h.lim.Load().ReserveN(now, 1)
+	if !r.OK() {
+		return &RateLimitError{Host: host, Wait: time.Duration(math.MaxInt64)}
+	}
+	d := r.DelayFrom(now)
+	if d <= 0 {
+		return nil
+	}
+	if err := checkDeadline(ctx, host, now, d); err != nil {
+		r.CancelAt(now)
+		return err
+	}
+	if err := clk.Sleep(ctx, d); err != nil {
+		r.CancelAt(clk.Now())
+		return err
+	}
+	return nil
+}
+
+func checkDeadline(ctx context.Context, host string, now time.Time, d time.Duration) error {
+	if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
+		return &RateLimitError{Host: host, Wait: d}
+	}
+	return nil
+}
+
+// observe learns from a response: Retry-After pauses the host, rate-limit
+// headers set its pace, a 429 slows it and a success speeds it up.
+func (h *hostLimiter) observe(resp *http.Response, now time.Time) {
+	h.probeOnce.Do(func() { close(h.probed) })
+	if resp == nil {
+		return
+	}
+	status := resp.StatusCode
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusRequestEntityTooLarge {
+		if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
+			h.pauseUntil(now.Add(d))
+		}
+	}
+	rl, hasRL := parseRateLimitHeaders(resp.Header, now)
+	if hasRL && rl.exhausted && status != http.StatusTooManyRequests {
+		h.pauseUntil(now.Add(rl.reset))
+	}
+	if h.settings.Static {
+		return
+	}
+	switch {
+	case hasRL && rl.quota > 0:
+		h.declare(rl.quota, rl.burst, now)
+	case status == http.StatusTooManyRequests:
+		h.decrease(now)
+	case status < 400:
+		h.increase(now)
+	}
+}
+
+func (h *hostLimiter) pauseUntil(t time.Time) {
+	for {
+		cur := h.pausedUntil.Load()
+		if t.UnixNano() <= cur || h.pausedUntil.CompareAndSwap(cur, t.UnixNano()) {
+			return
+		}
+	}
+}
+
+// declare paces the host at the quota its rate-limit headers declare.
+func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
+	r := quota * headerHeadroom
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ceiling == r {
+		return
+	}
+	h.ceiling = r
+	if fixed := float64(h.settings.Rate); fixed > 0 && fixed < r {
+		r = fixed
+	}
+	// Spend what is left of the server's burst less one: a window the
+	// server reports as empty (r=0) pauses the host until it resets.
+	lim := rate.NewLimiter(rate.Limit(r), max(left-1, h.settings.Burst, 1))
+	lim.SetLimitAt(now, rate.Limit(r)) // start its clock at now
+	h.lim.Store(lim)
+	h.limited.Store(true)
+}
+
+// decrease answers a 429: once per wave of them (the requests already in
+// flight when the server ran out share one cut), the limit drops to a share
+// of the rate the client was sending at.
+func (h *hostLimiter) decrease(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now.Sub(h.lastCut) < time.Second && h.decreases > 0 {
+		return
+	}
+	var r float64
+	if cur := float64(h.lim.Load().Limit()); h.limited.Load() && cur < math.MaxFloat64 {
+		r = cur * decreaseFactor
+	} else {
+		// Unlimited until now: the server let through what it accepted
+		// before refusing, and that much per second is a rate it has shown
+		// it can take. Slow start climbs from there.
+		elapsed := max(now.Sub(h.windowStart), time.Second)
+		r = float64(h.accepted) / elapsed.Seconds()
+	}
+	h.decreases++
+	h.lastCut = now
+	h.accepted, h.windowStart = 0, now
+	h.setLimit(max(r, minAdaptiveRate), now)
+}
+
+func (h *hostLimiter) increase(now time.Time) {
+	if !h.limited.Load() {
+		// Unlimited: only count, so a first 429 knows what got through.
+		h.mu.Lock()
+		h.accepted++
+		h.mu.Unlock()
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.accepted++
+	lim := h.lim.Load()
+	cur := float64(lim.Limit())
+	step := additiveStep
+	if h.decreases < 2 {
+		step = slowStartStep
+	}
+	next := cur + step
+	if fixed := float64(h.settings.Rate); fixed > 0 {
+		next = min(next, fixed)
+	}
+	next = min(next, h.ceiling)
+	if next != cur {
+		lim.SetLimitAt(now, rate.Limit(next))
+	}
+}
+
+// setLimit changes the host's pace; h.mu must be held.
+func (h *hostLimiter) setLimit(r float64, now time.Time) {
+	b := h.settings.Burst
+	if b <= 0 {
+		b = 1
+	}
+	lim := h.lim.Load()
+	lim.SetLimitAt(now, rate.Limit(r))
+	lim.SetBurstAt(now, b)
+	h.limited.Store(true)
+}

@@ -1,0 +1,180 @@
+package resilienthttp_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/resilienthttp/resilienthttp"
+	"github.com/resilienthttp/resilienthttp/servicetest"
+)
+
+func TestRetryAfterPausesTheWholeHost(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/busy", servicetest.Step{Status: 429, RetryAfter: "120"})
+	c, clk := newClient(t)
+	// The wait is past MaxRetryAfter: this call returns at once…
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/busy", nil); !errors.Is(err, resilienthttp.ErrTooManyRequests) {
+		t.Fatalf("err = %v, want the 429", err)
+	}
+	// …but the host asked every caller to stay away for 120s. A call that
+	// cannot wait that long fails without sending anything.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/other", nil)
+	_, err := c.Do(req)
+	var rl *resilienthttp.RateLimitError
+	if !errors.Is(err, resilienthttp.ErrRateLimited) || !errors.As(err, &rl) || srv.Attempts("/other") != 0 {
+		t.Fatalf("err = %v, server saw %d; want ErrRateLimited and nothing sent", err, srv.Attempts("/other"))
+	}
+	if rl.Wait != 120*time.Second {
+		t.Errorf("RateLimitError.Wait = %v, want 120s", rl.Wait)
+	}
+	// A call without a deadline waits the pause out, then goes.
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/other", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := clk.Sleeps(); len(got) != 1 || got[0] != 120*time.Second {
+		t.Errorf("waits = %v, want [2m0s]", got)
+	}
+}
+
+func TestRetryAfterPauseOff(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/busy", servicetest.Step{Status: 429, RetryAfter: "120"})
+	c, clk := newClient(t, resilienthttp.WithoutRateLimit())
+	do(t, c, http.MethodGet, srv.URL+"/busy", nil)
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/other", nil); err != nil || len(clk.Sleeps()) != 0 {
+		t.Fatalf("err %v, waits %v; want the other call sent at once", err, clk.Sleeps())
+	}
+}
+
+func TestFixedRateLimit(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	c, clk := newClient(t, resilienthttp.WithRateLimit(resilienthttp.LimiterSettings{Rate: 10, Burst: 2}))
+	for i := 0; i < 5; i++ {
+		if _, err := do(t, c, http.MethodGet, srv.URL+"/", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Two at once (the burst), then one every 100ms.
+	want := "[100ms 100ms 100ms]"
+	if got := durations(clk.Sleeps()); got != want {
+		t.Errorf("waits = %s, want %s", got, want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/late", nil)
+	if _, err := c.Do(req); !errors.Is(err, resilienthttp.ErrRateLimited) || srv.Attempts("/late") != 0 {
+		t.Fatalf("err = %v, want ErrRateLimited at once with nothing sent", err)
+	}
+}
+
+func durations(ds []time.Duration) string {
+	s := "["
+	for i, d := range ds {
+		if i > 0 {
+			s += " "
+		}
+		s += d.Round(time.Millisecond).String()
+	}
+	return s + "]"
+}
+
+func TestAdaptivePacingSlowsOnA429(t *testing.T) {
+	clk := newFakeClock()
+	srv := servicetest.NewServer(t)
+	srv.Script("/", append(servicetest.Statuses(200, 200, 200, 200), servicetest.Step{Status: 429}, servicetest.Step{Status: 200})...)
+	c := resilienthttp.New(resilienthttp.WithClock(clk), resilienthttp.WithRandom(constRand(0)))
+	defer c.CloseIdleConnections()
+	for i := 0; i < 4; i++ {
+		do(t, c, http.MethodGet, srv.URL+"/", nil)
+	}
+	if len(clk.Sleeps()) != 0 {
+		t.Fatalf("unlimited client waited %v", clk.Sleeps())
+	}
+	// The 429 (no Retry-After) is retried; from then on the host is paced
+	// at what it accepted per second (4), climbing with each success.
+	do(t, c, http.MethodGet, srv.URL+"/", nil)
+	before := len(clk.Sleeps())
+	do(t, c, http.MethodGet, srv.URL+"/", nil)
+	paced := clk.Sleeps()[before:]
+	if len(paced) != 1 || paced[0] <= 0 || paced[0] > 250*time.Millisecond {
+		t.Errorf("after a 429 the next call waited %v, want one wait of at most 250ms (≥4 req/s)", paced)
+	}
+}
+
+func TestRateLimitHeadersPaceBeforeThe429(t *testing.T) {
+	for _, h := range []servicetest.RateLimitHeaders{servicetest.IETFHeaders} {
+		clk := newFakeClock()
+		srv := servicetest.NewServer(t, servicetest.WithClock(clk.Now), servicetest.WithRateLimit(50, 5),
+			servicetest.WithRateLimitHeaders(h))
+		c := resilienthttp.New(resilienthttp.WithClock(clk), resilienthttp.WithRandom(constRand(0)))
+		defer c.CloseIdleConnections()
+		for i := 0; i < 40; i++ {
+			if _, err := do(t, c, http.MethodGet, srv.URL+"/", nil); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+		for _, r := range srv.Requests() {
+			if r.Status == http.StatusTooManyRequests {
+				t.Fatalf("the server answered 429 to request %s: the headers should have paced the client", r.ID)
+			}
+		}
+		// 40 calls at 49/s after the first (which declared the quota and
+		// left a burst of 4, of which the client spends 3): about 36/49 s
+		// of waiting.
+		var total time.Duration
+		for _, d := range clk.Sleeps() {
+			total += d
+		}
+		if total < 600*time.Millisecond || total > 800*time.Millisecond {
+			t.Errorf("waited %v in all, want about 735ms", total)
+		}
+	}
+}
+
+func TestExhaustedRateLimitWindowPausesTheHost(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/", servicetest.Step{Header: http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"3"}}},
+		servicetest.Step{})
+	c, clk := newClient(t)
+	do(t, c, http.MethodGet, srv.URL+"/", nil)
+	do(t, c, http.MethodGet, srv.URL+"/", nil)
+	if got := clk.Sleeps(); len(got) != 1 || got[0] != 3*time.Second {
+		t.Errorf("waits = %v, want [3s] until the window resets", got)
+	}
+}
+
+func TestManyGoroutinesOneHost(t *testing.T) {
+	srv := servicetest.NewServer(t, servicetest.WithFailureRatio(0.2, []int{500, 429, 503}, 7))
+	c, _ := newClient(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64*10)
+	for g := 0; g < 64; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				_, err := do(t, c, http.MethodGet, srv.URL+"/g"+strconv.Itoa(g), nil)
+				var apiErr *resilienthttp.APIError
+				var reqErr *resilienthttp.RequestError
+				if err != nil && !errors.As(err, &apiErr) && !errors.As(err, &reqErr) {
+					errs <- err
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("untyped error: %v", err)
+	}
+	if n := srv.Total(); n < 640 || n > 640*4 {
+		t.Errorf("server saw %d attempts for 640 calls", n)
+	}
+}
