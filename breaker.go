@@ -168,9 +168,10 @@ func newHostBreaker(host string, s BreakerSettings, clk Clock, logf func(host st
 	return b
 }
 
-// allow asks whether an attempt may go to the host. It returns the function
-// that reports the attempt's outcome, or a *CircuitOpenError.
-func (b *hostBreaker) allow() (func(ctx context.Context, resp *http.Response, err error), error) {
+// allow asks whether an attempt may go to the host. It returns gobreaker's
+// function for the attempt's outcome, to hand to report, or a
+// *CircuitOpenError.
+func (b *hostBreaker) allow() (func(error), error) {
 	if until := b.openUntil.Load(); until > b.clock.Now().UnixNano() {
 		return nil, &CircuitOpenError{Host: b.host, RetryAt: time.Unix(0, until)}
 	}
@@ -179,25 +180,28 @@ func (b *hostBreaker) allow() (func(ctx context.Context, resp *http.Response, er
 		// gobreaker.ErrTooManyRequests: half-open, probes in flight.
 		return nil, &CircuitOpenError{Host: b.host}
 	}
-	return func(ctx context.Context, resp *http.Response, err error) {
-		switch {
-		case ctx.Err() != nil && err != nil:
-			done(errNotCounted)
-		case b.isFailure(resp, err):
-			done(errAttemptFailed)
-			// Open now (this failure may have tripped it): a longer
-			// Retry-After holds it open. gobreaker's own State is not asked,
-			// since asking moves it past its nominal timeout to half-open.
-			now := b.clock.Now()
-			if resp != nil && b.openUntil.Load() > now.UnixNano() {
-				if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
-					b.extend(now.Add(d))
-				}
+	return done, nil
+}
+
+// report tells gobreaker how an attempt that allow let through ended.
+func (b *hostBreaker) report(done func(error), ctx context.Context, resp *http.Response, err error) {
+	switch {
+	case ctx.Err() != nil && err != nil:
+		done(errNotCounted)
+	case b.isFailure(resp, err):
+		done(errAttemptFailed)
+		// Open now (this failure may have tripped it): a longer
+		// Retry-After holds it open. gobreaker's own State is not asked,
+		// since asking moves it past its nominal timeout to half-open.
+		now := b.clock.Now()
+		if resp != nil && b.openUntil.Load() > now.UnixNano() {
+			if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
+				b.extend(now.Add(d))
 			}
-		default:
-			done(nil)
 		}
-	}, nil
+	default:
+		done(nil)
+	}
 }
 
 // extend keeps the breaker open at least until t.

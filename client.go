@@ -650,17 +650,17 @@ type attemptTransport struct{ c *Client }
 func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, ctx := t.c, req.Context()
 	h := c.hostFor(req)
-	var report func(context.Context, *http.Response, error)
+	var done func(error)
 	if h.breaker != nil {
 		var err error
-		if report, err = h.breaker.allow(); err != nil {
+		if done, err = h.breaker.allow(); err != nil {
 			return nil, err
 		}
 	}
 	if h.limiter != nil {
 		if err := h.limiter.wait(ctx, h.key, c.clock); err != nil {
-			if report != nil {
-				report(ctx, nil, errNotCounted)
+			if done != nil {
+				done(errNotCounted)
 			}
 			return nil, err
 		}
@@ -669,8 +669,8 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if h.limiter != nil {
 		h.limiter.observe(resp, c.clock.Now())
 	}
-	if report != nil {
-		report(ctx, resp, err)
+	if done != nil {
+		h.breaker.report(done, ctx, resp, err)
 	}
 	return resp, err
 }

@@ -155,7 +155,9 @@ type rateLimitInfo struct {
 // measured against the response's Date). Malformed fields are ignored; ok
 // reports that anything usable was found.
 func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok bool) {
-	if v := h.Get("RateLimit-Policy"); v != "" {
+	// Keys are written canonical and read from the map directly: this runs
+	// on every response, and Header.Get would allocate to canonicalise them.
+	if v := headerValue(h, "Ratelimit-Policy"); v != "" {
 		for _, item := range sfItems(v) {
 			q, w := sfParam(item, "q"), sfParam(item, "w")
 			if q <= 0 {
@@ -171,7 +173,7 @@ func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok
 		}
 	}
 	remaining, reset := int64(-1), int64(-1)
-	if v := h.Get("RateLimit"); v != "" {
+	if v := headerValue(h, "Ratelimit"); v != "" {
 		for _, item := range sfItems(v) {
 			if r := sfParam(item, "r"); r >= 0 && (remaining < 0 || r < remaining) {
 				remaining, reset = r, sfParam(item, "t")
@@ -179,10 +181,10 @@ func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok
 		}
 	}
 	if remaining < 0 {
-		remaining, reset = headerInt(h, "RateLimit-Remaining"), headerInt(h, "RateLimit-Reset")
+		remaining, reset = headerInt(h, "Ratelimit-Remaining"), headerInt(h, "Ratelimit-Reset")
 	}
 	if remaining < 0 {
-		remaining, reset = headerInt(h, "X-RateLimit-Remaining"), headerInt(h, "X-RateLimit-Reset")
+		remaining, reset = headerInt(h, "X-Ratelimit-Remaining"), headerInt(h, "X-Ratelimit-Reset")
 		if reset > 1e9 { // a Unix time, not a delta
 			if d, err := http.ParseTime(h.Get("Date")); err == nil {
 				now = d
@@ -219,8 +221,16 @@ func sfParam(item, name string) int64 {
 	return -1
 }
 
-func headerInt(h http.Header, key string) int64 {
-	if n, ok := parseDigits(h.Get(key), 1<<62); ok {
+// headerValue is h.Get for a key already in canonical form.
+func headerValue(h http.Header, canonicalKey string) string {
+	if v := h[canonicalKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func headerInt(h http.Header, canonicalKey string) int64 {
+	if n, ok := parseDigits(headerValue(h, canonicalKey), 1<<62); ok {
 		return n
 	}
 	return -1
