@@ -66,7 +66,8 @@ type Option func(*Client)
 func WithPolicy(p Policy) Option { return func(c *Client) { c.policy = p } }
 
 // WithTransport sets the RoundTripper that carries each attempt. The default
-// is a clone of http.DefaultTransport, owned by the client.
+// is a clone of http.DefaultTransport, owned by the client, that keeps up to
+// 100 idle connections per host instead of 2.
 func WithTransport(rt http.RoundTripper) Option { return func(c *Client) { c.base = rt } }
 
 // WithClock sets the source of time for waits between attempts. The default
@@ -222,7 +223,11 @@ func New(opts ...Option) *Client {
 		c.budget = &b
 	}
 	if c.base == nil {
-		c.base = http.DefaultTransport.(*http.Transport).Clone()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// net/http keeps 2 idle connections per host; a service SDK's
+		// concurrent callers would then open and close connections all day.
+		t.MaxIdleConnsPerHost = t.MaxIdleConns
+		c.base = t
 	}
 	c.loop = &retryablehttp.Client{
 		// The loop's http.Client sees a transport without
@@ -426,6 +431,16 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 // has set cl.wait; when false, cl.reason says why (empty when the response
 // is simply final).
 func (cl *call) decide(resp *http.Response, err error) bool {
+	retry := cl.decideRetry(resp, err)
+	if retry && resp != nil {
+		// go-retryablehttp drains only 4 KiB before closing, which costs a
+		// connection for any longer error body; drain up to maxDrain first.
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	}
+	return retry
+}
+
+func (cl *call) decideRetry(resp *http.Response, err error) bool {
 	p, c := cl.p, cl.c
 	var rule Rule
 	var ra time.Duration
@@ -763,9 +778,17 @@ func (c *Client) logStateChange(host string, from, to gobreaker.State) {
 // redirects" so the policy can tell it apart without matching text.
 var errTooManyRedirects = errors.New("resilienthttp: stopped after 10 redirects")
 
+// checkRedirect keeps net/http's limit of 10 redirects, and extends its
+// rule of not forwarding Authorization and Cookie to another host to every
+// header that carries a credential (X-Auth-Token, X-Subject-Token, API keys).
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errTooManyRedirects
+	}
+	if req.URL.Hostname() != via[0].URL.Hostname() {
+		for _, k := range sensitiveHeaders {
+			req.Header.Del(k)
+		}
 	}
 	return nil
 }
