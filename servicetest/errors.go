@@ -51,6 +51,11 @@ const (
 	// FormatText: text/plain "<Code>: <Message>\n".
 	FormatText
 
+	// FormatEmpty: no body at all (Content-Length: 0) and no Content-Type,
+	// as load balancers and HEAD-style error answers send. Code and Message
+	// are ignored.
+	FormatEmpty
+
 	numFormats // must stay last
 )
 
@@ -101,6 +106,8 @@ func errorBody(f ErrorFormat, status int, code, msg, path string) (string, []byt
 			title, title, html.EscapeString(msg))
 	case FormatText:
 		return "text/plain; charset=utf-8", fmt.Appendf(nil, "%s: %s\n", defCode, msg)
+	case FormatEmpty:
+		return "", nil
 	default:
 		v = map[string]string{"error_code": defCode, "error_msg": msg}
 	}

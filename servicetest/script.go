@@ -15,7 +15,9 @@ type Step struct {
 	Status int
 
 	// Header holds extra response headers. They replace any header of the
-	// same name the server would set, including X-Request-Id.
+	// same name the server would set, including X-Request-Id; a name mapped
+	// to a nil slice removes that header, as in
+	// http.Header{"X-Request-Id": nil}.
 	Header http.Header
 
 	// RetryAfter, if not empty, is sent verbatim as the Retry-After header;
@@ -25,6 +27,15 @@ type Step struct {
 	// Body is the response body. If it is empty and Status is 400 or more,
 	// the server generates an error body in Format from Code and Message.
 	Body string
+
+	// BodySize, if larger than the body (Body or the generated one), pads
+	// the body with spaces to BodySize bytes and sends a Content-Length of
+	// BodySize. Spaces are JSON whitespace, so a JSON body stays valid. The
+	// padding is streamed from a small shared buffer, never held in memory,
+	// and the server stops writing it as soon as the client goes away, so
+	// a test can answer with a body of gigabytes. It cannot be combined
+	// with a Fault.
+	BodySize int64
 
 	// Format selects the generated error body; FormatDefault means the
 	// server's format (see WithErrorFormat).
@@ -148,6 +159,10 @@ func (st Step) validate() error {
 		return fmt.Errorf("unknown Fault %d", st.Fault)
 	case st.Format < 0 || st.Format >= numFormats:
 		return fmt.Errorf("unknown ErrorFormat %d", st.Format)
+	case st.BodySize < 0:
+		return fmt.Errorf("negative BodySize %d", st.BodySize)
+	case st.BodySize > 0 && st.Fault != FaultNone:
+		return fmt.Errorf("BodySize cannot be combined with a Fault")
 	}
 	return nil
 }

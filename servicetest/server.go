@@ -262,6 +262,7 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	size   int64 // Step.BodySize: body padded with spaces to this length
 }
 
 // plan is what serve must do for one request, decided under Server.mu.
@@ -314,8 +315,29 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		// the hang look like an empty success.
 		abort(w, false)
 	default:
+		pad := p.resp.size - int64(len(out))
+		if pad > 0 {
+			h.Set("Content-Length", strconv.FormatInt(p.resp.size, 10))
+		}
 		w.WriteHeader(status)
-		w.Write(out)
+		if _, err := w.Write(out); err == nil && pad > 0 && r.Method != http.MethodHead {
+			writePadding(r.Context(), w, pad)
+		}
+	}
+}
+
+// padding is the shared, read-only source of Step.BodySize's spaces.
+var padding = bytes.Repeat([]byte{' '}, 32<<10)
+
+// writePadding writes n spaces to w, stopping early when the client goes
+// away (a write fails or the request's context ends).
+func writePadding(ctx context.Context, w io.Writer, n int64) {
+	for n > 0 && ctx.Err() == nil {
+		k := min(n, int64(len(padding)))
+		if _, err := w.Write(padding[:k]); err != nil {
+			return
+		}
+		n -= k
 	}
 }
 
@@ -388,7 +410,7 @@ func (s *Server) decide(r *http.Request, body []byte, n int64, sum [sha256.Size]
 
 // render turns a step into a response, generating the error body.
 func (s *Server) render(step Step, path string) response {
-	resp := response{status: step.Status, header: http.Header{}, body: []byte(step.Body)}
+	resp := response{status: step.Status, header: http.Header{}, body: []byte(step.Body), size: step.BodySize}
 	if resp.status == 0 {
 		resp.status = http.StatusOK
 	}
@@ -404,7 +426,7 @@ func (s *Server) render(step Step, path string) response {
 			f = s.cfg.format
 		}
 		ct, b := errorBody(f, resp.status, step.Code, step.Message, path)
-		if resp.header.Get("Content-Type") == "" {
+		if ct != "" && resp.header.Get("Content-Type") == "" {
 			resp.header.Set("Content-Type", ct)
 		}
 		resp.body = b
@@ -413,7 +435,7 @@ func (s *Server) render(step Step, path string) response {
 }
 
 func (r response) clone() response {
-	return response{status: r.status, header: r.header.Clone(), body: r.body}
+	return response{status: r.status, header: r.header.Clone(), body: r.body, size: r.size}
 }
 
 // wait reports whether d elapsed before the client went away or the server

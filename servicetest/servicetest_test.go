@@ -726,6 +726,8 @@ func TestInvalidArgumentsPanic(t *testing.T) {
 		"no statuses":   func() { WithFailureRatio(0.5, nil, 1) },
 		"commit status": func() { WithCommitThenFail(0.5, 600, 1) },
 		"error format":  func() { WithErrorFormat(FormatDefault) },
+		"body size":     func() { s.Script("/", Step{BodySize: -1}) },
+		"size + fault":  func() { s.Script("/", Step{BodySize: 100, Fault: FaultTruncatedBody}) },
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -737,4 +739,106 @@ func TestInvalidArgumentsPanic(t *testing.T) {
 			f()
 		})
 	}
+}
+
+func TestFormatEmpty(t *testing.T) {
+	s := NewServer(t)
+	s.Script("/e", Step{Status: 502, Format: FormatEmpty, Code: "ignored", Message: "ignored"})
+	resp, err := s.Client().Get(s.URL + "/e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "status", resp.StatusCode, 502)
+	equal(t, "body", string(b), "")
+	equal(t, "ContentLength", resp.ContentLength, 0)
+	equal(t, "Content-Type", resp.Header.Get("Content-Type"), "")
+	if _, ok := resp.Header["Content-Type"]; ok {
+		t.Errorf("Content-Type sent: %q", resp.Header["Content-Type"])
+	}
+
+	// As the server's format it applies to its own 429s too.
+	limited := NewServer(t, WithErrorFormat(FormatEmpty), WithRateLimit(1, 1), WithClock(newFakeClock().Now))
+	get(t, limited, "/")
+	r := get(t, limited, "/")
+	equal(t, "limited status", r.status, 429)
+	equal(t, "limited body", string(r.body), "")
+}
+
+func TestNilHeaderRemovesServerHeader(t *testing.T) {
+	s := NewServer(t)
+	s.Script("/n", Step{Status: 404, Header: http.Header{"X-Request-Id": nil, "X-Openstack-Request-Id": {"os-1"}}})
+	r := get(t, s, "/n")
+	equal(t, "status", r.status, 404)
+	if v, ok := r.header["X-Request-Id"]; ok {
+		t.Errorf("X-Request-Id sent: %q", v)
+	}
+	equal(t, "X-Openstack-Request-Id", r.header.Get("X-Openstack-Request-Id"), "os-1")
+	// The server still numbers the request.
+	equal(t, "recorded id", s.Requests()[0].ID, "req-1")
+}
+
+func TestBodySizePadsWithSpaces(t *testing.T) {
+	s := NewServer(t)
+	s.Script("/big",
+		Step{Status: 500, Code: "BIG.1", Message: "big", BodySize: 1000},
+		Step{Status: 200, Body: "abc", BodySize: 2},
+	)
+	r := get(t, s, "/big")
+	equal(t, "status", r.status, 500)
+	equal(t, "length", len(r.body), 1000)
+	equal(t, "Content-Length", r.header.Get("Content-Length"), "1000")
+	prefix := `{"error_code":"BIG.1","error_msg":"big"}`
+	equal(t, "prefix", string(r.body[:len(prefix)]), prefix)
+	if rest := bytes.Trim(r.body[len(prefix):], " "); len(rest) != 0 {
+		t.Errorf("padding holds %q, want only spaces", rest)
+	}
+	if !json.Valid(r.body) {
+		t.Error("padded JSON body is not valid JSON")
+	}
+	// A BodySize below the body's length changes nothing.
+	equal(t, "short BodySize", string(get(t, s, "/big").body), "abc")
+}
+
+func TestBodySizeStreamsWithoutHoldingTheBody(t *testing.T) {
+	const size = 256 << 20
+	s := NewServer(t)
+	s.Script("/huge", Step{Body: "{}", BodySize: size})
+	c := freshClient(t)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp, err := c.Get(s.URL + "/huge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	runtime.ReadMemStats(&after)
+	if err != nil || n != size || resp.ContentLength != size {
+		t.Fatalf("read %d bytes (Content-Length %d), %v; want %d", n, resp.ContentLength, err, size)
+	}
+	// Server and client share this process: both must stream.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
+		t.Errorf("serving a %d MiB body allocated %d KiB", size>>20, alloc>>10)
+	}
+}
+
+func TestBodySizeStopsWhenClientLeaves(t *testing.T) {
+	s := NewServer(t)
+	s.Script("/endless", Step{BodySize: 1 << 62}) // only stopping early ends it
+	resp, err := freshClient(t).Get(s.URL + "/endless")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.CopyN(io.Discard, resp.Body, 1<<20); err != nil || n != 1<<20 {
+		t.Fatalf("read %d bytes, %v", n, err)
+	}
+	resp.Body.Close() // not at EOF: the client drops the connection
+	// The handler returns, so the server closes its side too.
+	waitFor(t, func() bool { return s.ConnsOpen() == 0 })
 }
