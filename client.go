@@ -343,6 +343,10 @@ func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
 		return nil, errors.New("resilienthttp: nil request or request URL")
 	}
 	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		closeBody(req)
+		return nil, &RequestError{Method: req.Method, URL: redactURL(req.URL), Reason: StopContextDone, Err: err}
+	}
 	cl := &call{c: c, p: &c.policy, ctx: ctx, req: req, host: c.hostFor(req)}
 	if o, ok := ctx.Value(overridesKey{}).(*overrides); ok {
 		if o.policy != nil {
@@ -396,7 +400,12 @@ func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
 		if resp != nil {
 			resp.Body.Close()
 		}
-		return nil, cl.requestError(err)
+		reqErr := cl.requestError(err)
+		cl.logGiveUp(reqErr.Err)
+		return nil, reqErr
+	}
+	if resp.StatusCode >= 400 {
+		cl.logGiveUp(nil)
 	}
 	if standard {
 		return resp, nil
@@ -447,11 +456,13 @@ func (cl *call) decideRetry(resp *http.Response, err error) bool {
 	var hasRA bool
 	now := c.clock.Now()
 	switch {
+	// A guard stopped the call for now; the policy would have gone on, so
+	// the failure is Retryable later, as one stopped by a deadline is.
 	case err != nil && errors.Is(err, ErrCircuitOpen):
-		cl.reason = StopCircuitOpen
+		cl.reason, cl.allowed = StopCircuitOpen, true
 		return false
 	case err != nil && errors.Is(err, ErrRateLimited):
-		cl.reason = StopRateLimited
+		cl.reason, cl.allowed = StopRateLimited, true
 		return false
 	case err != nil && cl.ctx.Err() != nil:
 		cl.attempts++
@@ -547,6 +558,17 @@ func (cl *call) report(resp *http.Response, err error, ra, wait time.Duration) {
 			slog.Int("attempt", ev.Attempt), slog.Int("status", ev.Status),
 			slog.Any("error", ev.Err), slog.Duration("retry_after", ra), slog.Duration("wait", wait))
 	}
+}
+
+// logGiveUp records, at debug level, why a call that failed stopped.
+func (cl *call) logGiveUp(err error) {
+	if cl.c.logger == nil || cl.reason == "" {
+		return
+	}
+	cl.c.logger.LogAttrs(cl.ctx, slog.LevelDebug, "resilienthttp: giving up",
+		slog.String("method", cl.req.Method), slog.String("url", redactURL(cl.req.URL)),
+		slog.Int("attempts", cl.attempts), slog.Int("status", cl.lastStatus),
+		slog.String("reason", string(cl.reason)), slog.Any("error", err))
 }
 
 // prepare is the loop's PrepareRetry: it waits as decided, then gives the

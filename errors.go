@@ -1,6 +1,8 @@
 package resilienthttp
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"net/http"
@@ -77,7 +79,8 @@ type APIError struct {
 	// (Set-Cookie, X-Subject-Token and the like are removed).
 	Header http.Header
 
-	retryable bool
+	retryable     bool
+	hasRetryAfter bool // a valid Retry-After, which makes a 503 throttling
 }
 
 // Error returns one line: method, redacted URL, status, the service's code
@@ -189,9 +192,18 @@ var DefaultRequestIDHeaders = []string{"X-Request-Id", "X-Openstack-Request-Id",
 // other http.Client. It reads at most MaxErrorBody bytes of the body, drains
 // a little more so the connection can be reused, and closes it. It returns
 // nil, leaving the body alone, for a status below 400.
+//
+// For a response from StandardClient, Attempts, Reason and Retryable tell
+// what the client did; for one from elsewhere, Attempts is 1 and Retryable
+// answers from DefaultPolicy.
 func ParseAPIError(resp *http.Response) *APIError {
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
+	}
+	if resp.Request != nil {
+		if cl, ok := resp.Request.Context().Value(callKey{}).(*call); ok {
+			return cl.apiError(resp)
+		}
 	}
 	var method, u string
 	safe := false
@@ -212,14 +224,17 @@ func ParseAPIError(resp *http.Response) *APIError {
 // rest, and describes the response as an error.
 func newAPIError(resp *http.Response, method, redactedURL string, requestIDHeaders []string) *APIError {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody+1))
-	truncated := len(body) > MaxErrorBody
-	if truncated {
-		body = body[:MaxErrorBody]
-	}
 	if err == nil {
 		discard(resp.Body)
 	} else {
 		resp.Body.Close()
+	}
+	if !resp.Uncompressed && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		body = gunzip(body)
+	}
+	truncated := len(body) > MaxErrorBody
+	if truncated {
+		body = body[:MaxErrorBody]
 	}
 	e := &APIError{
 		StatusCode: resp.StatusCode,
@@ -235,12 +250,28 @@ func newAPIError(resp *http.Response, method, redactedURL string, requestIDHeade
 			break
 		}
 	}
+	_, e.hasRetryAfter = retryAfter(resp.Header, time.Now())
 	f := errbody.Parse(resp.Header.Get("Content-Type"), body)
 	e.Code, e.Message, e.Title, e.Detail, e.Type, e.Instance = f.Code, f.Message, f.Title, f.Detail, f.Type, f.Instance
 	if err != nil && e.Message == "" {
 		e.Message = "error body unreadable: " + err.Error()
 	}
 	return e
+}
+
+// gunzip decodes a gzip error body that net/http passed through (the
+// caller asked for gzip itself), up to MaxErrorBody+1 decoded bytes so a
+// small bomb cannot cost much. A body that is not gzip is kept as it came.
+func gunzip(raw []byte) []byte {
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return raw
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, MaxErrorBody+1))
+	if err != nil && len(out) == 0 {
+		return raw
+	}
+	return out
 }
 
 // discard drains what is left of body, within maxDrain, and closes it, so the
@@ -288,7 +319,7 @@ func (e *APIError) Is(target error) bool {
 		return e.StatusCode >= 500 && e.StatusCode < 600
 	case ErrThrottled:
 		return e.StatusCode == http.StatusTooManyRequests ||
-			e.StatusCode == http.StatusServiceUnavailable && e.Header.Get("Retry-After") != ""
+			e.StatusCode == http.StatusServiceUnavailable && e.hasRetryAfter
 	}
 	return statusSentinels[e.StatusCode] == target
 }

@@ -1,0 +1,192 @@
+package resilienthttp_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/resilienthttp/resilienthttp"
+	"github.com/resilienthttp/resilienthttp/servicetest"
+)
+
+// A GET that the service answers with two server errors and then a result:
+// the client repeats it and returns the result.
+func ExampleNew() {
+	srv := servicetest.New() // a fake service on 127.0.0.1
+	defer srv.Close()
+	srv.Script("/v1/jobs/j1",
+		servicetest.Step{Status: 500},
+		servicetest.Step{Status: 502},
+		servicetest.Step{Status: 200, Body: `{"state":"done"}`})
+
+	// One client per service. The short BaseDelay keeps the example quick;
+	// the default is 100ms.
+	c := resilienthttp.New(resilienthttp.WithPolicy(resilienthttp.Policy{BaseDelay: time.Millisecond}))
+	defer c.CloseIdleConnections()
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/jobs/j1", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(body))
+	fmt.Println("attempts the service saw:", srv.Attempts("/v1/jobs/j1"))
+	// Output:
+	// 200 {"state":"done"}
+	// attempts the service saw: 3
+}
+
+// A final error answer is an *APIError with the service's code and message.
+func ExampleClient_Do() {
+	srv := servicetest.New()
+	defer srv.Close()
+	srv.Script("/v3/users/u1", servicetest.Step{Status: 404, Code: "IAM.0003", Message: "user not found"})
+
+	c := resilienthttp.New()
+	defer c.CloseIdleConnections()
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v3/users/u1", nil)
+	_, err := c.Do(req)
+	var apiErr *resilienthttp.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println("status:", apiErr.StatusCode)
+		fmt.Println("code:", apiErr.Code)
+		fmt.Println("message:", apiErr.Message)
+		fmt.Println("request id:", apiErr.RequestID)
+		fmt.Println("attempts:", apiErr.Attempts)
+	}
+	// Output:
+	// status: 404
+	// code: IAM.0003
+	// message: user not found
+	// request id: req-1
+	// attempts: 1
+}
+
+// SDK code branches on the sentinel errors an *APIError matches.
+func ExampleAPIError() {
+	srv := servicetest.New()
+	defer srv.Close()
+	srv.Script("/v2/servers/s1", servicetest.Step{Status: 409, Format: servicetest.FormatNestedError, Code: "ECS.0409", Message: "server is busy"})
+
+	c := resilienthttp.New()
+	defer c.CloseIdleConnections()
+
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/v2/servers/s1", nil)
+	_, err := c.Do(req)
+	err = fmt.Errorf("delete server s1: %w", err) // as an SDK wraps it
+	switch {
+	case errors.Is(err, resilienthttp.ErrNotFound):
+		fmt.Println("already gone")
+	case errors.Is(err, resilienthttp.ErrConflict):
+		var apiErr *resilienthttp.APIError
+		errors.As(err, &apiErr)
+		fmt.Printf("conflict: %s (%s)\n", apiErr.Message, apiErr.Code)
+	case err != nil:
+		fmt.Println("failed")
+	}
+	// Output:
+	// conflict: server is busy (ECS.0409)
+}
+
+// Retryable tells a caller that queues work whether trying again later
+// can help.
+func ExampleRetryable() {
+	srv := servicetest.New()
+	defer srv.Close()
+	srv.Script("/v1/flaky", servicetest.Step{Status: 502})
+	srv.Script("/v1/missing", servicetest.Step{Status: 404})
+
+	c := resilienthttp.New(resilienthttp.WithPolicy(resilienthttp.Policy{BaseDelay: time.Millisecond}))
+	defer c.CloseIdleConnections()
+
+	for _, path := range []string{"/v1/flaky", "/v1/missing"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		_, err := c.Do(req)
+		var apiErr *resilienthttp.APIError
+		errors.As(err, &apiErr)
+		fmt.Printf("%s: %d, attempts %d, retryable %v\n", path, apiErr.StatusCode, apiErr.Attempts, resilienthttp.Retryable(err))
+	}
+	// Output:
+	// /v1/flaky: 502, attempts 4, retryable true
+	// /v1/missing: 404, attempts 1, retryable false
+}
+
+// Code that works with an *http.Client, such as a generated OpenAPI client,
+// gets the client's retries from StandardClient and describes error
+// answers with ParseAPIError.
+func ExampleParseAPIError() {
+	srv := servicetest.New()
+	defer srv.Close()
+	srv.Script("/v1/buckets/b1", servicetest.Step{Status: 403, Format: servicetest.FormatCodeMessage, Code: "OBS.0403", Message: "access denied"})
+
+	c := resilienthttp.New()
+	defer c.CloseIdleConnections()
+	hc := c.StandardClient()
+
+	resp, err := hc.Get(srv.URL + "/v1/buckets/b1")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if apiErr := resilienthttp.ParseAPIError(resp); apiErr != nil { // reads and closes the body
+		fmt.Println(apiErr.StatusCode, apiErr.Code, apiErr.Message)
+		fmt.Println("forbidden:", errors.Is(apiErr, resilienthttp.ErrForbidden))
+		return
+	}
+	defer resp.Body.Close()
+	fmt.Println("ok")
+	// Output:
+	// 403 OBS.0403 access denied
+	// forbidden: true
+}
+
+// A Policy is plain data: an SDK can ship one per service as JSON.
+func ExamplePolicy() {
+	p := resilienthttp.Policy{
+		MaxAttempts:   3,
+		BaseDelay:     250 * time.Millisecond,
+		MaxRetryAfter: 30 * time.Second,
+		Statuses:      map[int]resilienthttp.Rule{409: resilienthttp.RetryIdempotent},
+		ServerErrors:  resilienthttp.Fail,
+	}
+	b, _ := json.Marshal(p)
+	fmt.Println(string(b))
+
+	var back resilienthttp.Policy
+	if err := json.Unmarshal(b, &back); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("409:", back.StatusRule(409), "| 503:", back.StatusRule(503), "| 599:", back.StatusRule(599))
+	// Output:
+	// {"max_attempts":3,"base_delay":"250ms","max_retry_after":"30s","statuses":{"409":"retry-idempotent"},"server_errors":"fail"}
+	// 409: retry-idempotent | 503: retry-with-retry-after | 599: fail
+}
+
+// A call that must never be repeated, whatever the client's policy.
+func ExampleContextWithPolicy() {
+	srv := servicetest.New()
+	defer srv.Close()
+	srv.Script("/v1/reports", servicetest.Step{Status: 500})
+
+	c := resilienthttp.New(resilienthttp.WithPolicy(resilienthttp.Policy{BaseDelay: time.Millisecond}))
+	defer c.CloseIdleConnections()
+
+	ctx := resilienthttp.ContextWithPolicy(context.Background(), resilienthttp.Policy{MaxAttempts: 1})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/reports", nil)
+	_, err := c.Do(req)
+	var apiErr *resilienthttp.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.StatusCode, "after", apiErr.Attempts, "attempt; the service saw", srv.Attempts("/v1/reports"))
+	}
+	// Output:
+	// 500 after 1 attempt; the service saw 1
+}
