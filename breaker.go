@@ -172,8 +172,11 @@ func newHostBreaker(host string, s BreakerSettings, clk Clock, logf func(host st
 // function for the attempt's outcome, to hand to report, or a
 // *CircuitOpenError.
 func (b *hostBreaker) allow() (func(error), error) {
-	if until := b.openUntil.Load(); until > b.clock.Now().UnixNano() {
-		return nil, &CircuitOpenError{Host: b.host, RetryAt: time.Unix(0, until)}
+	if until := b.openUntil.Load(); until != 0 {
+		if until > b.clock.Now().UnixNano() {
+			return nil, &CircuitOpenError{Host: b.host, RetryAt: time.Unix(0, until)}
+		}
+		b.openUntil.CompareAndSwap(until, 0) // spares later attempts the clock
 	}
 	done, err := b.cb.Allow()
 	if err != nil {
@@ -193,10 +196,11 @@ func (b *hostBreaker) report(done func(error), ctx context.Context, resp *http.R
 		// Open now (this failure may have tripped it): a longer
 		// Retry-After holds it open. gobreaker's own State is not asked,
 		// since asking moves it past its nominal timeout to half-open.
-		now := b.clock.Now()
-		if resp != nil && b.openUntil.Load() > now.UnixNano() {
-			if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
-				b.extend(now.Add(d))
+		if resp != nil && b.openUntil.Load() != 0 {
+			if now := b.clock.Now(); b.openUntil.Load() > now.UnixNano() {
+				if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
+					b.extend(now.Add(d))
+				}
 			}
 		}
 	default:

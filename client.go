@@ -454,7 +454,7 @@ func (cl *call) decideRetry(resp *http.Response, err error) bool {
 	var rule Rule
 	var ra time.Duration
 	var hasRA bool
-	now := c.clock.Now()
+	var now time.Time // read only on failures: the clock costs on the hot path
 	switch {
 	// A guard stopped the call for now; the policy would have gone on, so
 	// the failure is Retryable later, as one stopped by a deadline is.
@@ -470,6 +470,7 @@ func (cl *call) decideRetry(resp *http.Response, err error) bool {
 		return false
 	case err != nil:
 		cl.attempts++
+		now = c.clock.Now()
 		rule = classify(err, p)
 	default:
 		cl.attempts++
@@ -480,6 +481,7 @@ func (cl *call) decideRetry(resp *http.Response, err error) bool {
 			}
 			return false
 		}
+		now = c.clock.Now()
 		ra, hasRA = retryAfter(resp.Header, now)
 		cl.retryAfter = ra
 		rule = p.StatusRule(resp.StatusCode)
@@ -686,7 +688,12 @@ type attemptTransport struct{ c *Client }
 
 func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, ctx := t.c, req.Context()
-	h := c.hostFor(req)
+	var h *host
+	if cl, ok := ctx.Value(callKey{}).(*call); ok && req.URL == cl.req.URL {
+		h = cl.host // not redirected: the call already looked it up
+	} else {
+		h = c.hostFor(req)
+	}
 	var done func(error)
 	if h.breaker != nil {
 		var err error
@@ -704,7 +711,7 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.send(req)
 	if h.limiter != nil {
-		h.limiter.observe(resp, c.clock.Now())
+		h.limiter.observe(resp, c.clock)
 	}
 	if done != nil {
 		h.breaker.report(done, ctx, resp, err)

@@ -79,8 +79,9 @@ type hostLimiter struct {
 	probing   atomic.Bool
 	probeOnce sync.Once
 
+	accepted atomic.Int64 // successes since windowStart
+
 	mu          sync.Mutex // adaptive state below
-	accepted    int64      // successes since windowStart
 	windowStart time.Time
 	decreases   int
 	lastCut     time.Time
@@ -118,20 +119,24 @@ func (h *hostLimiter) wait(ctx context.Context, host string, clk Clock) error {
 			return ctx.Err()
 		}
 	}
-	now := clk.Now()
-	if until := h.pausedUntil.Load(); until > now.UnixNano() {
-		d := time.Duration(until - now.UnixNano())
-		if err := checkDeadline(ctx, host, now, d); err != nil {
-			return err
+	if until := h.pausedUntil.Load(); until != 0 {
+		now := clk.Now()
+		if until <= now.UnixNano() {
+			h.pausedUntil.CompareAndSwap(until, 0) // spares later calls the clock
+		} else {
+			d := time.Duration(until - now.UnixNano())
+			if err := checkDeadline(ctx, host, now, d); err != nil {
+				return err
+			}
+			if err := clk.Sleep(ctx, d); err != nil {
+				return err
+			}
 		}
-		if err := clk.Sleep(ctx, d); err != nil {
-			return err
-		}
-		now = clk.Now()
 	}
 	if !h.limited.Load() {
 		return nil
 	}
+	now := clk.Now()
 	r := h.lim.Load().ReserveN(now, 1)
 	if !r.OK() {
 		return &RateLimitError{Host: host, Wait: time.Duration(math.MaxInt64)}
@@ -160,12 +165,19 @@ func checkDeadline(ctx context.Context, host string, now time.Time, d time.Durat
 
 // observe learns from a response: Retry-After pauses the host, rate-limit
 // headers set its pace, a 429 slows it and a success speeds it up.
-func (h *hostLimiter) observe(resp *http.Response, now time.Time) {
+func (h *hostLimiter) observe(resp *http.Response, clk Clock) {
 	h.probeOnce.Do(func() { close(h.probed) })
 	if resp == nil {
 		return
 	}
 	status := resp.StatusCode
+	if status < 400 && !h.limited.Load() && !hasRateLimitHeaders(resp.Header) {
+		// The common case, kept cheap: only count, so that a first 429
+		// knows what got through.
+		h.accepted.Add(1)
+		return
+	}
+	now := clk.Now()
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusRequestEntityTooLarge {
 		if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
 			h.pauseUntil(now.Add(d))
@@ -234,25 +246,22 @@ func (h *hostLimiter) decrease(now time.Time) {
 		// before refusing, and that much per second is a rate it has shown
 		// it can take. Slow start climbs from there.
 		elapsed := max(now.Sub(h.windowStart), time.Second)
-		r = float64(h.accepted) / elapsed.Seconds()
+		r = float64(h.accepted.Load()) / elapsed.Seconds()
 	}
 	h.decreases++
 	h.lastCut = now
-	h.accepted, h.windowStart = 0, now
+	h.accepted.Store(0)
+	h.windowStart = now
 	h.setLimit(max(r, minAdaptiveRate), now)
 }
 
 func (h *hostLimiter) increase(now time.Time) {
+	h.accepted.Add(1)
 	if !h.limited.Load() {
-		// Unlimited: only count, so a first 429 knows what got through.
-		h.mu.Lock()
-		h.accepted++
-		h.mu.Unlock()
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.accepted++
 	lim := h.lim.Load()
 	cur := float64(lim.Limit())
 	step := additiveStep

@@ -23,7 +23,7 @@ func TestFirstContactProbe(t *testing.T) {
 	if err := h.wait(done, "h", clk); !errors.Is(err, context.Canceled) {
 		t.Fatalf("second caller before the probe's answer: %v, want held at the gate", err)
 	}
-	h.observe(&http.Response{StatusCode: 200, Header: http.Header{}}, time.Now())
+	h.observe(&http.Response{StatusCode: 200, Header: http.Header{}}, clk)
 	if err := h.wait(context.Background(), "h", clk); err != nil {
 		t.Fatalf("after the probe's answer: %v", err)
 	}

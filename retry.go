@@ -203,6 +203,17 @@ func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok
 	return info, ok
 }
 
+// hasRateLimitHeaders reports whether h has any field parseRateLimitHeaders
+// reads, without parsing.
+func hasRateLimitHeaders(h http.Header) bool {
+	for _, k := range [...]string{"Ratelimit-Policy", "Ratelimit", "Ratelimit-Remaining", "X-Ratelimit-Remaining"} {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // sfItems splits a structured-field list into its members.
 func sfItems(v string) []string { return strings.Split(v, ",") }
 
