@@ -53,10 +53,11 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 // raises it (additive increase), quickly until the first decrease has shown
 // roughly where the server's limit is, slowly after.
 const (
-	decreaseFactor  = 0.5  // share of the sending rate kept on a 429
+	decreaseFactor  = 0.5  // share of the sending rate kept on a 429 ending slow start
+	steadyFactor    = 0.85 // share kept on later 429s, once the pace is near the limit
 	slowStartStep   = 2.0  // req/s added per success before the second decrease
 	additiveStep    = 0.05 // req/s added per success after it
-	headerHeadroom  = 0.98 // share of a declared quota used, against clock skew and rounding
+	headerHeadroom  = 0.99 // share of a declared quota used, against clock skew and rounding
 	minAdaptiveRate = 1.0  // req/s: adaptive pacing never stops a host
 )
 
@@ -82,6 +83,7 @@ type hostLimiter struct {
 	accepted atomic.Int64 // successes since windowStart
 
 	mu          sync.Mutex // adaptive state below
+	recent      acceptedWindow
 	windowStart time.Time
 	decreases   int
 	lastCut     time.Time
@@ -133,28 +135,42 @@ func (h *hostLimiter) wait(ctx context.Context, host string, clk Clock) error {
 			}
 		}
 	}
-	if !h.limited.Load() {
-		return nil
-	}
-	now := clk.Now()
-	r := h.lim.Load().ReserveN(now, 1)
-	if !r.OK() {
-		return &RateLimitError{Host: host, Wait: time.Duration(math.MaxInt64)}
-	}
-	d := r.DelayFrom(now)
-	if d <= 0 {
-		return nil
-	}
-	if err := checkDeadline(ctx, host, now, d); err != nil {
+	for {
+		if !h.limited.Load() {
+			return nil
+		}
+		now := clk.Now()
+		r := h.lim.Load().ReserveN(now, 1)
+		if !r.OK() {
+			return &RateLimitError{Host: host, Wait: time.Duration(math.MaxInt64)}
+		}
+		d := r.DelayFrom(now)
+		if d <= 0 {
+			return nil
+		}
+		if err := checkDeadline(ctx, host, now, d); err != nil {
+			r.CancelAt(now)
+			return err
+		}
+		if d <= maxReservation {
+			if err := clk.Sleep(ctx, d); err != nil {
+				r.CancelAt(clk.Now())
+				return err
+			}
+			return nil
+		}
+		// A long wait was priced at the current pace, which adaptive
+		// pacing may raise in the meantime: give the slot back and ask again
+		// later rather than hold a stale place in the queue.
 		r.CancelAt(now)
-		return err
+		if err := clk.Sleep(ctx, maxReservation); err != nil {
+			return err
+		}
 	}
-	if err := clk.Sleep(ctx, d); err != nil {
-		r.CancelAt(clk.Now())
-		return err
-	}
-	return nil
 }
+
+// maxReservation is the longest limiter wait taken at once; see wait.
+const maxReservation = 100 * time.Millisecond
 
 func checkDeadline(ctx context.Context, host string, now time.Time, d time.Duration) error {
 	if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
@@ -223,7 +239,7 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
 	}
 	// Spend what is left of the server's burst less one: a window the
 	// server reports as empty (r=0) pauses the host until it resets.
-	lim := rate.NewLimiter(rate.Limit(r), max(left-1, h.settings.Burst, 1))
+	lim := rate.NewLimiter(rate.Limit(r), max(left/2, h.settings.Burst, 1))
 	lim.SetLimitAt(now, rate.Limit(r)) // start its clock at now
 	h.lim.Store(lim)
 	h.limited.Store(true)
@@ -240,7 +256,18 @@ func (h *hostLimiter) decrease(now time.Time) {
 	}
 	var r float64
 	if cur := float64(h.lim.Load().Limit()); h.limited.Load() && cur < math.MaxFloat64 {
-		r = cur * decreaseFactor
+		// Slow start overshoots by up to twice; after it the pace sits just
+		// under the server's limit and a 429 means only a little too fast.
+		f := decreaseFactor
+		if h.decreases >= 2 {
+			f = steadyFactor
+		}
+		r = cur * f
+		// What the server accepted just now, while it was saturated, is a
+		// better measure of its limit than the pace that overshot it.
+		if got := h.recent.rate(now) * steadyFactor; got > r && got < cur {
+			r = got
+		}
 	} else {
 		// Unlimited until now: the server let through what it accepted
 		// before refusing, and that much per second is a rate it has shown
@@ -262,6 +289,7 @@ func (h *hostLimiter) increase(now time.Time) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.recent.add(now)
 	lim := h.lim.Load()
 	cur := float64(lim.Limit())
 	step := additiveStep
@@ -288,4 +316,33 @@ func (h *hostLimiter) setLimit(r float64, now time.Time) {
 	lim.SetLimitAt(now, rate.Limit(r))
 	lim.SetBurstAt(now, b)
 	h.limited.Store(true)
+}
+
+// acceptedWindow counts successes over the last half second in 50 ms slots.
+type acceptedWindow struct {
+	slot  [10]int64
+	epoch [10]int64 // which 50 ms period each slot counts
+}
+
+const slotPeriod = 50 * time.Millisecond
+
+func (w *acceptedWindow) add(now time.Time) {
+	e := now.UnixNano() / int64(slotPeriod)
+	i := e % int64(len(w.slot))
+	if w.epoch[i] != e {
+		w.epoch[i], w.slot[i] = e, 0
+	}
+	w.slot[i]++
+}
+
+// rate returns successes per second over the last half second.
+func (w *acceptedWindow) rate(now time.Time) float64 {
+	e := now.UnixNano() / int64(slotPeriod)
+	var n int64
+	for i := range w.slot {
+		if e-w.epoch[i] < int64(len(w.slot)) {
+			n += w.slot[i]
+		}
+	}
+	return float64(n) / (time.Duration(len(w.slot)) * slotPeriod).Seconds()
 }

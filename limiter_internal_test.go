@@ -62,3 +62,39 @@ func TestParseRateLimitHeaders(t *testing.T) {
 		})
 	}
 }
+
+// raisingClock raises the host's pace during the first wait, as adaptive
+// pacing does when successes come in while a caller waits.
+type raisingClock struct {
+	now    time.Time
+	h      *hostLimiter
+	sleeps []time.Duration
+}
+
+func (c *raisingClock) Now() time.Time { return c.now }
+func (c *raisingClock) Sleep(_ context.Context, d time.Duration) error {
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	c.h.lim.Load().SetLimitAt(c.now, 1000)
+	return nil
+}
+
+// TestLongLimiterWaitIsRepriced checks that a caller queued at a slow pace
+// goes at the new pace when it rises, instead of sleeping out its old slot.
+func TestLongLimiterWaitIsRepriced(t *testing.T) {
+	clk := &raisingClock{now: time.Unix(1_800_000_000, 0)}
+	h := newHostLimiter(LimiterSettings{Rate: 1, Burst: 1}, clk.now)
+	clk.h = h
+	close(h.probed)
+	h.wait(context.Background(), "h", clk) // spends the burst
+	if err := h.wait(context.Background(), "h", clk); err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	for _, d := range clk.sleeps {
+		total += d
+	}
+	if clk.sleeps[0] != maxReservation || total > maxReservation+2*time.Millisecond {
+		t.Errorf("waits = %v, want one step of %v, then the raised pace (not the 1s slot)", clk.sleeps, maxReservation)
+	}
+}
