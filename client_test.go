@@ -485,6 +485,7 @@ func TestTransportErrors(t *testing.T) {
 	})
 	t.Run("TLS verification failure fails at once", func(t *testing.T) {
 		var attempts int
+		// servicetest serves plain HTTP only; this needs a TLS server.
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { attempts++ }))
 		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake failure is the point
 		srv.StartTLS()
@@ -497,16 +498,13 @@ func TestTransportErrors(t *testing.T) {
 		}
 	})
 	t.Run("redirect loop fails at once", func(t *testing.T) {
-		var attempts int
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			attempts++
-			http.Redirect(w, r, "/loop", http.StatusFound)
-		}))
-		defer srv.Close()
+		srv := servicetest.NewServer(t)
+		srv.Script("/loop", servicetest.Step{Status: http.StatusFound, Header: http.Header{"Location": {"/loop"}}})
 		c, _ := newClient(t)
 		_, err := do(t, c, http.MethodGet, srv.URL+"/loop", nil)
-		if err == nil || attempts != 10 {
-			t.Fatalf("err = %v after %d requests, want an error after 10 (one call, net/http's redirect limit)", err, attempts)
+		var reqErr *resilienthttp.RequestError
+		if !errors.As(err, &reqErr) || reqErr.Reason != resilienthttp.StopNotRetryable || srv.Attempts("/loop") != 10 {
+			t.Fatalf("err = %v after %d requests, want a not-retryable error after 10 (one call, net/http's redirect limit)", err, srv.Attempts("/loop"))
 		}
 	})
 }

@@ -256,14 +256,11 @@ func TestStress(t *testing.T) {
 func TestRedirectToAnotherHostDropsCredentials(t *testing.T) {
 	target := servicetest.NewServer(t)
 	other := strings.Replace(target.URL, "127.0.0.1", "localhost", 1)
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		to := target.URL // same host name, other port
-		if r.URL.Path == "/away" {
-			to = other
-		}
-		http.Redirect(w, r, to+"/landed", http.StatusTemporaryRedirect)
-	}))
-	defer origin.Close()
+	origin := servicetest.NewServer(t)
+	origin.Script("/near", servicetest.Step{Status: http.StatusTemporaryRedirect, // same host name, other port
+		Header: http.Header{"Location": {target.URL + "/landed"}}})
+	origin.Script("/away", servicetest.Step{Status: http.StatusTemporaryRedirect,
+		Header: http.Header{"Location": {other + "/landed"}}})
 	c, _ := newClient(t)
 	creds := http.Header{"Authorization": {"Bearer s3cret"}, "X-Auth-Token": {"tok"}, "X-Subject-Token": {"subj"}, "Cookie": {"sid=1"}}
 	for _, path := range []string{"/near", "/away"} {

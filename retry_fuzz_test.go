@@ -60,3 +60,38 @@ func FuzzRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRateLimitHeaders feeds parseRateLimitHeaders arbitrary rate-limit
+// fields. What it returns paces every request to a host, so whatever arrives
+// it must be sane: no panic, no negative or non-finite quota, no negative
+// burst or reset, and exhausted only with a reset to wait for.
+func FuzzRateLimitHeaders(f *testing.F) {
+	f.Add(`"default";q=100;w=60`, `"default";r=50;t=30`, "", "")
+	f.Add(`"a";q=10;w=1, "b";q=1000;w=86400`, `"a";r=0;t=1`, "", "")
+	f.Add("", "", "0", "1800000060")
+	f.Add(`"x";q=-1;w=0`, `garbage;r=;t`, "-3", "soon")
+	f.Add(`;;;,,,`, `"d";r=99999999999999999999;t=99999999999999999999`, "99999999999999999999", "9")
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, policy, fields, remaining, reset string) {
+		h := http.Header{}
+		for k, v := range map[string]string{"Ratelimit-Policy": policy, "Ratelimit": fields,
+			"X-Ratelimit-Remaining": remaining, "X-Ratelimit-Reset": reset} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		info, _ := parseRateLimitHeaders(h, now)
+		if info.quota < 0 || info.quota != info.quota || info.quota > 1e19 {
+			t.Fatalf("%q: quota %v", h, info.quota)
+		}
+		if info.burst < 0 || info.reset < 0 {
+			t.Fatalf("%q: burst %d, reset %v", h, info.burst, info.reset)
+		}
+		if info.exhausted && info.reset <= 0 {
+			t.Fatalf("%q: exhausted with nothing to wait for", h)
+		}
+		if hasRateLimitHeaders(h) != (policy != "" || fields != "" || remaining != "") {
+			t.Fatalf("%q: hasRateLimitHeaders disagrees with the fields present", h)
+		}
+	})
+}
