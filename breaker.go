@@ -168,6 +168,15 @@ func newHostBreaker(host string, s BreakerSettings, clk Clock, logf func(host st
 	return b
 }
 
+// refuses returns a *CircuitOpenError while the breaker's open period lasts,
+// without taking a probe's place; nil otherwise.
+func (b *hostBreaker) refuses() error {
+	if until := b.openUntil.Load(); until != 0 && until > b.clock.Now().UnixNano() {
+		return &CircuitOpenError{Host: b.host, RetryAt: time.Unix(0, until)}
+	}
+	return nil
+}
+
 // allow asks whether an attempt may go to the host. It returns gobreaker's
 // function for the attempt's outcome, to hand to report, or a
 // *CircuitOpenError.

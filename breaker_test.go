@@ -174,3 +174,33 @@ func TestBreakerOff(t *testing.T) {
 		t.Errorf("server saw %d of 30", srv.Total())
 	}
 }
+
+// A host that is down from the first request gets one request at a time
+// until its breaker opens, not one from every caller at once: 16
+// goroutines, 5 attempts in all.
+func TestHostDownFromTheStart(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/", servicetest.Statuses(503)...)
+	c, _ := newClient(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	open := 0
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				_, err := do(t, c, http.MethodGet, srv.URL+"/", nil)
+				if errors.Is(err, resilienthttp.ErrCircuitOpen) {
+					mu.Lock()
+					open++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if srv.Total() != 5 || open != 400-5 {
+		t.Errorf("server saw %d attempts and %d calls were refused by the breaker; want 5 and 395", srv.Total(), open)
+	}
+}

@@ -694,27 +694,41 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	} else {
 		h = c.hostFor(req)
 	}
-	var done func(error)
 	if h.breaker != nil {
-		var err error
-		if done, err = h.breaker.allow(); err != nil {
+		// Fail fast on an open circuit before queueing behind the limiter.
+		if err := h.breaker.refuses(); err != nil {
 			return nil, err
 		}
 	}
+	probe := false
 	if h.limiter != nil {
-		if err := h.limiter.wait(ctx, h.key, c.clock); err != nil {
-			if done != nil {
-				done(errNotCounted)
+		var err error
+		if probe, err = h.limiter.wait(ctx, h.key, c.clock); err != nil {
+			return nil, err
+		}
+	}
+	var done func(error)
+	if h.breaker != nil {
+		// Asked after the wait: the circuit may have opened meanwhile.
+		var err error
+		if done, err = h.breaker.allow(); err != nil {
+			if probe {
+				h.limiter.endProbe(false)
 			}
 			return nil, err
 		}
 	}
 	resp, err := t.send(req)
-	if h.limiter != nil {
-		h.limiter.observe(resp, c.clock)
-	}
 	if done != nil {
 		h.breaker.report(done, ctx, resp, err)
+	}
+	if h.limiter != nil {
+		h.limiter.observe(resp, c.clock)
+		if probe {
+			// After the breaker has counted this attempt, so the next probe
+			// sees the circuit it may have opened.
+			h.limiter.endProbe(answeredWell(resp, err))
+		}
 	}
 	return resp, err
 }

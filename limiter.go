@@ -73,11 +73,13 @@ type hostLimiter struct {
 	// pausedUntil is when a Retry-After (or an exhausted rate-limit
 	// window) seen on any request to the host ends, in Unix nanoseconds.
 	pausedUntil atomic.Int64
-	// probed is closed when the first response from the host has been
-	// seen: until then only one request goes out, so that rate-limit
-	// headers can pace the rest before they spend the server's burst.
+	// probed is closed when the host first answers well. Until then
+	// requests go one at a time, each taking probeSlot's single token: the
+	// first answer's rate-limit headers pace the rest before they spend the
+	// server's burst, and a host that is down from the start sees one
+	// request at a time until its breaker opens, not every caller at once.
 	probed    chan struct{}
-	probing   atomic.Bool
+	probeSlot chan struct{}
 	probeOnce sync.Once
 
 	accepted atomic.Int64 // successes since windowStart
@@ -91,7 +93,9 @@ type hostLimiter struct {
 }
 
 func newHostLimiter(s LimiterSettings, now time.Time) *hostLimiter {
-	h := &hostLimiter{settings: s, probed: make(chan struct{}), windowStart: now, ceiling: math.Inf(1)}
+	h := &hostLimiter{settings: s, probed: make(chan struct{}), probeSlot: make(chan struct{}, 1),
+		windowStart: now, ceiling: math.Inf(1)}
+	h.probeSlot <- struct{}{}
 	if s.Rate > 0 && s.Rate != rate.Inf {
 		b := s.Burst
 		if b <= 0 {
@@ -105,22 +109,50 @@ func newHostLimiter(s LimiterSettings, now time.Time) *hostLimiter {
 	return h
 }
 
-// wait blocks until the host may be sent a request: after the first
-// contact probe, past any pause, and within the limiter's pace. A wait that
-// would pass ctx's deadline fails at once with a *RateLimitError.
-func (h *hostLimiter) wait(ctx context.Context, host string, clk Clock) error {
+// wait blocks until the host may be sent a request: its turn as a probe
+// until the host has answered well, then past any pause and within the
+// limiter's pace. A wait that would pass ctx's deadline fails at once with a
+// *RateLimitError. When probe is true the caller must report how the
+// attempt went with endProbe, whatever happens to it.
+func (h *hostLimiter) wait(ctx context.Context, host string, clk Clock) (probe bool, err error) {
 	select {
 	case <-h.probed:
 	default:
-		if h.probing.CompareAndSwap(false, true) {
-			break // this request is the probe
-		}
 		select {
 		case <-h.probed:
+		case <-h.probeSlot:
+			probe = true
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 	}
+	if err := h.pace(ctx, host, clk); err != nil {
+		if probe {
+			h.endProbe(false)
+		}
+		return false, err
+	}
+	return probe, nil
+}
+
+// endProbe ends a probe: a good answer opens the gate for everyone, anything
+// else passes the turn to the next caller.
+func (h *hostLimiter) endProbe(answeredWell bool) {
+	if answeredWell {
+		h.probeOnce.Do(func() { close(h.probed) })
+		return
+	}
+	h.probeSlot <- struct{}{}
+}
+
+// answeredWell reports whether an attempt's outcome opens the first-contact
+// gate: any answer but a throttle or a server failure.
+func answeredWell(resp *http.Response, err error) bool {
+	return err == nil && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests
+}
+
+// pace waits out any pause of the host, then for the limiter.
+func (h *hostLimiter) pace(ctx context.Context, host string, clk Clock) error {
 	if until := h.pausedUntil.Load(); until != 0 {
 		now := clk.Now()
 		if until <= now.UnixNano() {
@@ -182,7 +214,6 @@ func checkDeadline(ctx context.Context, host string, now time.Time, d time.Durat
 // observe learns from a response: Retry-After pauses the host, rate-limit
 // headers set its pace, a 429 slows it and a success speeds it up.
 func (h *hostLimiter) observe(resp *http.Response, clk Clock) {
-	h.probeOnce.Do(func() { close(h.probed) })
 	if resp == nil {
 		return
 	}

@@ -8,24 +8,37 @@ import (
 	"time"
 )
 
-// TestFirstContactProbe checks that a new host gets one request before the
-// others go, so its rate-limit headers can pace them.
+// TestFirstContactProbe checks that a new host gets one request at a time
+// until it answers well: its rate-limit headers can then pace the rest, and
+// a host down from the start is not sent every caller's request at once.
 func TestFirstContactProbe(t *testing.T) {
 	h := newHostLimiter(LimiterSettings{}, time.Now())
 	clk := systemClock{}
-	if err := h.wait(context.Background(), "h", clk); err != nil {
-		t.Fatalf("probe: %v", err)
-	}
-	// A second caller is held at the gate: with its context already done
-	// it returns the context's error instead of going through.
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := h.wait(done, "h", clk); !errors.Is(err, context.Canceled) {
-		t.Fatalf("second caller before the probe's answer: %v, want held at the gate", err)
+	held := func() bool {
+		_, err := h.wait(done, "h", clk) // a done context returns at once if held
+		return errors.Is(err, context.Canceled)
 	}
-	h.observe(&http.Response{StatusCode: 200, Header: http.Header{}}, clk)
-	if err := h.wait(context.Background(), "h", clk); err != nil {
-		t.Fatalf("after the probe's answer: %v", err)
+	probe, err := h.wait(context.Background(), "h", clk)
+	if err != nil || !probe {
+		t.Fatalf("first caller: probe %v, %v; want the probe", probe, err)
+	}
+	if !held() {
+		t.Fatal("second caller went while the probe was out")
+	}
+	h.endProbe(answeredWell(&http.Response{StatusCode: 503}, nil))
+	if probe, err := h.wait(context.Background(), "h", clk); err != nil || !probe {
+		t.Fatalf("after a failed probe: probe %v, %v; want the next caller to be the probe", probe, err)
+	}
+	if !held() {
+		t.Fatal("a caller went alongside the second probe")
+	}
+	h.endProbe(answeredWell(&http.Response{StatusCode: 404}, nil))
+	for i := 0; i < 3; i++ {
+		if probe, err := h.wait(done, "h", clk); err != nil || probe {
+			t.Fatalf("after a good answer: probe %v, %v; want everyone through", probe, err)
+		}
 	}
 }
 
@@ -87,7 +100,7 @@ func TestLongLimiterWaitIsRepriced(t *testing.T) {
 	clk.h = h
 	close(h.probed)
 	h.wait(context.Background(), "h", clk) // spends the burst
-	if err := h.wait(context.Background(), "h", clk); err != nil {
+	if _, err := h.wait(context.Background(), "h", clk); err != nil {
 		t.Fatal(err)
 	}
 	var total time.Duration

@@ -26,11 +26,15 @@ type stop struct {
 	header       http.Header
 	script       []servicetest.Step
 	note         string
+	calls        int  // how many times the call is made; 0 means once
+	down         bool // sent to a second service, so its breaker is its own
 }
 
 func main() {
 	srv := servicetest.New()
 	defer srv.Close()
+	down := servicetest.New() // another host: the guards keep state per host
+	defer down.Close()
 
 	var waited time.Duration
 	c := resilienthttp.New(
@@ -42,20 +46,22 @@ func main() {
 
 	key := http.Header{"Idempotency-Key": {"order-42"}}
 	stops := []stop{
-		{"GET", "/v3/users", nil, servicetest.Statuses(200), "an answer: returned"},
+		{"GET", "/v3/users", nil, servicetest.Statuses(200), "an answer: returned", 0, false},
 		{"GET", "/v3/users/u9", nil, []servicetest.Step{{Status: 404, Code: "IAM.0003", Message: "user not found"}},
-			"\"should not repeat without modifications\": fails at once"},
-		{"GET", "/v1/jobs", nil, servicetest.Statuses(500, 502, 200), "server errors on a GET: repeated with backoff"},
-		{"POST", "/v1/orders", nil, servicetest.Statuses(500, 201), "500 on a POST: NOT repeated, it may have been written"},
-		{"POST", "/v1/payments", key, servicetest.Statuses(500, 201), "the same with an Idempotency-Key: repeated"},
-		{"GET", "/v1/quota", nil, servicetest.Statuses(408, 200), "408 \"may repeat without modifications\""},
+			"\"should not repeat without modifications\": fails at once", 0, false},
+		{"GET", "/v1/jobs", nil, servicetest.Statuses(500, 502, 200), "server errors on a GET: repeated with backoff", 0, false},
+		{"POST", "/v1/orders", nil, servicetest.Statuses(500, 201), "500 on a POST: NOT repeated, it may have been written", 0, false},
+		{"POST", "/v1/payments", key, servicetest.Statuses(500, 201), "the same with an Idempotency-Key: repeated", 0, false},
+		{"GET", "/v1/quota", nil, servicetest.Statuses(408, 200), "408 \"may repeat without modifications\"", 0, false},
 		{"POST", "/v1/messages", nil, []servicetest.Step{{Status: 429, RetryAfter: "1"}, {Status: 201}},
-			"429: repeated (any method) after Retry-After"},
-		{"GET", "/v1/maintenance", nil, servicetest.Statuses(503, 200), "503 without Retry-After: fails at once"},
+			"429: repeated (any method) after Retry-After", 0, false},
+		{"GET", "/v1/maintenance", nil, servicetest.Statuses(503, 200), "503 without Retry-After: fails at once", 0, false},
 		{"GET", "/v1/scaling", nil, []servicetest.Step{{Status: 503, RetryAfter: "1"}, {Status: 200}},
-			"503 with Retry-After: the server says temporary"},
+			"503 with Retry-After: the server says temporary", 0, false},
+		{"GET", "/v1/outage", nil, servicetest.Statuses(503),
+			"6 calls to a host that is down: the breaker opens after 5, the 6th sends nothing", 6, true},
 		{"GET", "/v1/report", nil, []servicetest.Step{{Status: 429, RetryAfter: "120"}},
-			"Retry-After beyond MaxRetryAfter: returns now, says when"},
+			"Retry-After beyond MaxRetryAfter: returns now, says when", 0, false},
 	}
 
 	fmt.Println("resilienthttp tour: a fake service on 127.0.0.1 answers as scripted; the default policy decides.")
@@ -63,10 +69,17 @@ func main() {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "CALL\tSERVER ANSWERS\tRESULT\tATTEMPTS SEEN\tWAITED\tWHY")
 	for _, s := range stops {
-		srv.Script(s.path, s.script...)
+		host := srv
+		if s.down {
+			host = down
+		}
+		host.Script(s.path, s.script...)
 		waited = 0
-		result := call(c, srv.URL, s)
-		fmt.Fprintf(w, "%s %s\t%s\t%s\t%d\t%s\t%s\n", s.method, s.path, describe(s.script), result, srv.Attempts(s.path),
+		result := call(c, host.URL, s)
+		for i := 1; i < s.calls; i++ {
+			result = call(c, host.URL, s)
+		}
+		fmt.Fprintf(w, "%s %s\t%s\t%s\t%d\t%s\t%s\n", s.method, s.path, describe(s.script), result, host.Attempts(s.path),
 			waited.Round(10*time.Millisecond), s.note)
 	}
 	w.Flush()
@@ -101,6 +114,8 @@ func call(c *resilienthttp.Client, base string, s stop) string {
 			r += fmt.Sprintf(" (RetryAfter %s)", apiErr.RetryAfter)
 		}
 		return r
+	case errors.Is(err, resilienthttp.ErrCircuitOpen):
+		return "ErrCircuitOpen, nothing sent"
 	default:
 		return err.Error()
 	}
