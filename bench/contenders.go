@@ -44,32 +44,39 @@ const (
 // results.json and in the -contenders flag.
 var contenderKeys = []string{"nethttp", "retryablehttp", "retryablehttp-guarded", "failsafe", "resilienthttp"}
 
+// extraContenderKeys are variants run only when named with -contenders,
+// to isolate one of resilienthttp's guards.
+var extraContenderKeys = []string{"resilienthttp-nobreaker"}
+
 // contenderNames are the row labels of the tables.
 var contenderNames = map[string]string{
-	"nethttp":               "net/http",
-	"retryablehttp":         "go-retryablehttp",
-	"retryablehttp-guarded": "retryablehttp + x/time/rate + gobreaker",
-	"failsafe":              "failsafe-go (failsafehttp)",
-	"resilienthttp":         "resilienthttp.New()",
+	"nethttp":                 "net/http",
+	"retryablehttp":           "go-retryablehttp",
+	"retryablehttp-guarded":   "retryablehttp + x/time/rate + gobreaker",
+	"failsafe":                "failsafe-go (failsafehttp)",
+	"resilienthttp":           "resilienthttp.New()",
+	"resilienthttp-nobreaker": "resilienthttp.New(WithoutBreaker())",
 }
 
 // chartNames are shorter labels for the charts, where bars are narrow.
 var chartNames = map[string]string{
-	"nethttp":               "net/http",
-	"retryablehttp":         "retryablehttp",
-	"retryablehttp-guarded": "retryablehttp +rate +breaker",
-	"failsafe":              "failsafe-go",
-	"resilienthttp":         "resilienthttp",
+	"nethttp":                 "net/http",
+	"retryablehttp":           "retryablehttp",
+	"retryablehttp-guarded":   "retryablehttp +rate +breaker",
+	"failsafe":                "failsafe-go",
+	"resilienthttp":           "resilienthttp",
+	"resilienthttp-nobreaker": "resilienthttp, no breaker",
 }
 
 // contenderConfigs describes, for results.json and the README, how each
 // contender is set up.
 var contenderConfigs = map[string]string{
-	"nethttp":               "&http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}; no retries",
-	"retryablehttp":         "retryablehttp.NewClient() with RetryMax=3, RetryWaitMin=100ms, RetryWaitMax=5s, Logger=nil; otherwise defaults (DefaultRetryPolicy, DefaultBackoff, cleanhttp pooled transport)",
-	"retryablehttp-guarded": "as go-retryablehttp, with HTTPClient.Transport wrapped in a RoundTripper doing rate.Limiter.Wait then gobreaker.CircuitBreaker.Execute (trips when >=50% of >=20 attempts in 10s were 5xx/transport errors, open 5s); CheckRetry = DefaultRetryPolicy except gobreaker.ErrOpenState/ErrTooManyRequests are not retried; limiter rate.NewLimiter(quota) when told, else rate.Inf",
-	"failsafe":              "&http.Client{Transport: failsafehttp.NewRoundTripper(cloned DefaultTransport, retry, breaker[, limiter])}; retry = failsafehttp.NewRetryPolicyBuilder() (Retry-After via DelayFunc) .WithMaxRetries(3).WithBackoff(100ms, 5s).WithJitterFactor(0.25).AbortOnErrors(circuitbreaker.ErrOpen).ReturnLastFailure(); breaker = 5xx/transport errors, WithFailureRateThreshold(0.5, 20, 10s), WithDelay(5s); limiter (told only) = ratelimiter.NewSmoothBuilder(quota rps, 1s).WithMaxWaitTime(5s)",
-	"resilienthttp":         "resilienthttp.New() with its defaults; never told the quota",
+	"nethttp":                 "&http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}; no retries",
+	"retryablehttp":           "retryablehttp.NewClient() with RetryMax=3, RetryWaitMin=100ms, RetryWaitMax=5s, Logger=nil; otherwise defaults (DefaultRetryPolicy, DefaultBackoff, cleanhttp pooled transport)",
+	"retryablehttp-guarded":   "as go-retryablehttp, with HTTPClient.Transport wrapped in a RoundTripper doing rate.Limiter.Wait then gobreaker.CircuitBreaker.Execute (trips when >=50% of >=20 attempts in 10s were 5xx/transport errors, open 5s); CheckRetry = DefaultRetryPolicy except gobreaker.ErrOpenState/ErrTooManyRequests are not retried; limiter rate.NewLimiter(quota) when told, else rate.Inf",
+	"failsafe":                "&http.Client{Transport: failsafehttp.NewRoundTripper(cloned DefaultTransport, retry, breaker[, limiter])}; retry = failsafehttp.NewRetryPolicyBuilder() (Retry-After via DelayFunc) .WithMaxRetries(3).WithBackoff(100ms, 5s).WithJitterFactor(0.25).AbortOnErrors(circuitbreaker.ErrOpen).ReturnLastFailure(); breaker = 5xx/transport errors, WithFailureRateThreshold(0.5, 20, 10s), WithDelay(5s); limiter (told only) = ratelimiter.NewSmoothBuilder(quota rps, 1s).WithMaxWaitTime(5s)",
+	"resilienthttp":           "resilienthttp.New() with its defaults; never told the quota",
+	"resilienthttp-nobreaker": "resilienthttp.New(resilienthttp.WithoutBreaker()): the retry budget alone bounds an outage",
 }
 
 // quota is a server's rate limit, for the contenders that can be told it.
@@ -134,7 +141,9 @@ func newContender(key string, s setup) *contender {
 	case "failsafe":
 		return newFailsafe(s)
 	case "resilienthttp":
-		return newResilient()
+		return newResilient("resilienthttp")
+	case "resilienthttp-nobreaker":
+		return newResilient("resilienthttp-nobreaker", resilienthttp.WithoutBreaker())
 	}
 	panic("unknown contender " + key)
 }
@@ -376,11 +385,11 @@ func newFailsafe(s setup) *contender {
 	}
 }
 
-// newResilient is resilienthttp.New() with its defaults.
-func newResilient() *contender {
-	c := resilienthttp.New()
+// newResilient is resilienthttp.New() with its defaults and opts.
+func newResilient(key string, opts ...resilienthttp.Option) *contender {
+	c := resilienthttp.New(opts...)
 	return &contender{
-		key: "resilienthttp",
+		key: key,
 		do: func(ctx context.Context, r request) outcome {
 			return timed(func() outcome {
 				req, err := stdRequest(ctx, r)

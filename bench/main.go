@@ -146,16 +146,17 @@ func parseContenders(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return slices.Clone(contenderKeys), nil
 	}
+	known := append(slices.Clone(contenderKeys), extraContenderKeys...)
 	var keys []string
 	for _, f := range strings.Split(s, ",") {
 		k := strings.TrimSpace(f)
-		if !slices.Contains(contenderKeys, k) {
-			return nil, fmt.Errorf("unknown contender %q (want some of %s)", k, strings.Join(contenderKeys, ","))
+		if !slices.Contains(known, k) {
+			return nil, fmt.Errorf("unknown contender %q (want some of %s)", k, strings.Join(known, ","))
 		}
 		keys = append(keys, k)
 	}
 	slices.SortStableFunc(keys, func(a, b string) int {
-		return slices.Index(contenderKeys, a) - slices.Index(contenderKeys, b)
+		return slices.Index(known, a) - slices.Index(known, b)
 	})
 	return slices.Compact(keys), nil
 }
