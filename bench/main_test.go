@@ -16,9 +16,6 @@ import (
 // a valid results.json and an SVG chart. It asserts no timings: those depend
 // on the machine.
 func TestQuick(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the benchmark's quick mode (several seconds)")
-	}
 	dir := t.TempDir()
 	cfg := config{
 		scenarios:  mustScenarios(t, ""),
