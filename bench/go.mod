@@ -10,6 +10,7 @@ require (
 	github.com/resilienthttp/resilienthttp v0.0.0-00010101000000-000000000000
 	github.com/sony/gobreaker/v2 v2.4.0
 	github.com/wcharczuk/go-chart/v2 v2.1.2
+	go.uber.org/goleak v1.3.0
 	golang.org/x/time v0.14.0
 )
 

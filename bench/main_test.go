@@ -9,7 +9,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) {
+	// Peers' transports keep idle-connection goroutines until their pools
+	// are closed; every scenario closes them, so none may be left.
+	goleak.VerifyTestMain(m)
+}
 
 // TestQuick runs every scenario in -quick mode, as CI's `go test ./...` does
 // for this module, and checks that each produced a row for every contender,
