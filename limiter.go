@@ -58,6 +58,7 @@ const (
 	slowStartStep   = 2.0  // req/s added per success before the second decrease
 	additiveStep    = 0.05 // req/s added per success after it
 	headerHeadroom  = 0.99 // share of a declared quota used, against clock skew and rounding
+	probeShare      = 0.9  // share of the last measured limit above which the pace climbs slowly (the measure includes the burst spent)
 	minAdaptiveRate = 1.0  // req/s: adaptive pacing never stops a host
 )
 
@@ -90,6 +91,9 @@ type hostLimiter struct {
 	decreases   int
 	lastCut     time.Time
 	ceiling     float64 // from RateLimit-Policy; +Inf when none
+	// measured is the rate the server accepted while saturated, at the last
+	// 429: the pace climbs back to just under it quickly, past it slowly.
+	measured float64
 }
 
 func newHostLimiter(s LimiterSettings, now time.Time) *hostLimiter {
@@ -153,21 +157,10 @@ func answeredWell(resp *http.Response, err error) bool {
 
 // pace waits out any pause of the host, then for the limiter.
 func (h *hostLimiter) pace(ctx context.Context, host string, clk Clock) error {
-	if until := h.pausedUntil.Load(); until != 0 {
-		now := clk.Now()
-		if until <= now.UnixNano() {
-			h.pausedUntil.CompareAndSwap(until, 0) // spares later calls the clock
-		} else {
-			d := time.Duration(until - now.UnixNano())
-			if err := checkDeadline(ctx, host, now, d); err != nil {
-				return err
-			}
-			if err := clk.Sleep(ctx, d); err != nil {
-				return err
-			}
-		}
-	}
 	for {
+		if err := h.waitPause(ctx, host, clk); err != nil {
+			return err
+		}
 		if !h.limited.Load() {
 			return nil
 		}
@@ -184,21 +177,45 @@ func (h *hostLimiter) pace(ctx context.Context, host string, clk Clock) error {
 			r.CancelAt(now)
 			return err
 		}
-		if d <= maxReservation {
-			if err := clk.Sleep(ctx, d); err != nil {
-				r.CancelAt(clk.Now())
-				return err
-			}
-			return nil
+		kept := d <= maxReservation
+		if !kept {
+			// A long wait was priced at the current pace, which adaptive
+			// pacing may raise in the meantime: give the slot back and ask
+			// again later rather than hold a stale place in the queue.
+			r.CancelAt(now)
+			d = maxReservation
 		}
-		// A long wait was priced at the current pace, which adaptive
-		// pacing may raise in the meantime: give the slot back and ask again
-		// later rather than hold a stale place in the queue.
-		r.CancelAt(now)
-		if err := clk.Sleep(ctx, maxReservation); err != nil {
+		if err := clk.Sleep(ctx, d); err != nil {
+			if kept {
+				r.CancelAt(clk.Now())
+			}
 			return err
 		}
+		if kept && h.pausedUntil.Load() == 0 {
+			return nil
+		}
+		// Otherwise ask again: the reservation was given back, or a
+		// Retry-After arrived while this caller slept and it must not go
+		// out into the server's refusal.
 	}
+}
+
+// waitPause waits until any Retry-After pause of the host has passed.
+func (h *hostLimiter) waitPause(ctx context.Context, host string, clk Clock) error {
+	until := h.pausedUntil.Load()
+	if until == 0 {
+		return nil
+	}
+	now := clk.Now()
+	if until <= now.UnixNano() {
+		h.pausedUntil.CompareAndSwap(until, 0) // spares later calls the clock
+		return nil
+	}
+	d := time.Duration(until - now.UnixNano())
+	if err := checkDeadline(ctx, host, now, d); err != nil {
+		return err
+	}
+	return clk.Sleep(ctx, d)
 }
 
 // maxReservation is the longest limiter wait taken at once; see wait.
@@ -296,15 +313,20 @@ func (h *hostLimiter) decrease(now time.Time) {
 		r = cur * f
 		// What the server accepted just now, while it was saturated, is a
 		// better measure of its limit than the pace that overshot it.
-		if got := h.recent.rate(now) * steadyFactor; got > r && got < cur {
-			r = got
+		if got := h.recent.rate(now); got > 0 {
+			h.measured = got
+			if got*steadyFactor > r && got*steadyFactor < cur {
+				r = got * steadyFactor
+			}
 		}
 	} else {
 		// Unlimited until now: the server let through what it accepted
-		// before refusing, and that much per second is a rate it has shown
-		// it can take. Slow start climbs from there.
+		// before refusing, within a second or so; token buckets refill
+		// about their burst per second or faster. Slow start climbs from
+		// twice that: starting low costs a second of crawling, starting
+		// high at worst one more cut.
 		elapsed := max(now.Sub(h.windowStart), time.Second)
-		r = float64(h.accepted.Load()) / elapsed.Seconds()
+		r = 2 * float64(h.accepted.Load()) / elapsed.Seconds()
 	}
 	h.decreases++
 	h.lastCut = now
@@ -324,8 +346,11 @@ func (h *hostLimiter) increase(now time.Time) {
 	lim := h.lim.Load()
 	cur := float64(lim.Limit())
 	step := additiveStep
-	if h.decreases < 2 {
+	switch {
+	case h.decreases < 2:
 		step = slowStartStep
+	case cur >= probeShare*h.measured:
+		step = additiveStep / 10 // near the last measured limit: probe gently
 	}
 	next := cur + step
 	if fixed := float64(h.settings.Rate); fixed > 0 {

@@ -111,3 +111,41 @@ func TestLongLimiterWaitIsRepriced(t *testing.T) {
 		t.Errorf("waits = %v, want one step of %v, then the raised pace (not the 1s slot)", clk.sleeps, maxReservation)
 	}
 }
+
+// pausingClock starts a host pause during the first wait, as a 429 with
+// Retry-After seen by another request does.
+type pausingClock struct {
+	now    time.Time
+	h      *hostLimiter
+	sleeps []time.Duration
+}
+
+func (c *pausingClock) Now() time.Time { return c.now }
+func (c *pausingClock) Sleep(_ context.Context, d time.Duration) error {
+	if len(c.sleeps) == 0 {
+		c.h.pauseUntil(c.now.Add(5 * time.Second))
+	}
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	return nil
+}
+
+// TestPauseBeginningDuringALimiterWait checks that a caller already queued
+// in the limiter when the host asks for a pause does not go out into it.
+func TestPauseBeginningDuringALimiterWait(t *testing.T) {
+	clk := &pausingClock{now: time.Unix(1_800_000_000, 0)}
+	h := newHostLimiter(LimiterSettings{Rate: 10, Burst: 1}, clk.now)
+	clk.h = h
+	close(h.probed)
+	h.wait(context.Background(), "h", clk) // spends the burst
+	if _, err := h.wait(context.Background(), "h", clk); err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	for _, d := range clk.sleeps {
+		total += d
+	}
+	if total < 5*time.Second {
+		t.Errorf("waits = %v: the caller went out before the pause that began while it waited had passed", clk.sleeps)
+	}
+}
