@@ -285,8 +285,9 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
 	if fixed := float64(h.settings.Rate); fixed > 0 && fixed < r {
 		r = fixed
 	}
-	// Spend what is left of the server's burst less one: a window the
-	// server reports as empty (r=0) pauses the host until it resets.
+	// Spend half of what the server says is left of its burst: goroutine
+	// wake-ups bunch requests, and a window the server reports empty (r=0)
+	// pauses the host until it resets.
 	lim := rate.NewLimiter(rate.Limit(r), max(left/2, h.settings.Burst, 1))
 	lim.SetLimitAt(now, rate.Limit(r)) // start its clock at now
 	h.lim.Store(lim)
@@ -349,7 +350,7 @@ func (h *hostLimiter) increase(now time.Time) {
 	switch {
 	case h.decreases < 2:
 		step = slowStartStep
-	case cur >= probeShare*h.measured:
+	case h.measured > 0 && cur >= probeShare*h.measured:
 		step = additiveStep / 10 // near the last measured limit: probe gently
 	}
 	next := cur + step
