@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/resilienthttp/resilienthttp"
 	"github.com/resilienthttp/resilienthttp/servicetest"
 )
@@ -189,4 +191,60 @@ func ExampleContextWithPolicy() {
 	}
 	// Output:
 	// 500 after 1 attempt; the service saw 1
+}
+
+// A service that is down: after five failures in a row the host's circuit
+// breaker opens, and calls fail at once without reaching it.
+func ExampleWithBreaker() {
+	srv := servicetest.New()
+	defer srv.Close()
+	srv.Script("/v1/items", servicetest.Step{Status: 503})
+
+	var opened []string
+	c := resilienthttp.New(resilienthttp.WithBreaker(resilienthttp.BreakerSettings{
+		OnStateChange: func(host string, from, to gobreaker.State) {
+			opened = append(opened, from.String()+" -> "+to.String())
+		},
+	}))
+	defer c.CloseIdleConnections()
+
+	for i := 0; i < 8; i++ {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/items", nil)
+		_, err := c.Do(req)
+		if errors.Is(err, resilienthttp.ErrCircuitOpen) {
+			fmt.Printf("call %d: circuit open, nothing sent\n", i+1)
+		}
+	}
+	fmt.Println("attempts the service saw:", srv.Attempts("/v1/items"))
+	fmt.Println(opened)
+	// Output:
+	// call 6: circuit open, nothing sent
+	// call 7: circuit open, nothing sent
+	// call 8: circuit open, nothing sent
+	// attempts the service saw: 5
+	// [closed -> open]
+}
+
+// Code that expects an *http.Client gets the same retries with net/http's
+// contract: a final 404 is a response, and ParseAPIError reads it.
+func ExampleClient_StandardClient() {
+	srv := servicetest.New()
+	defer srv.Close()
+	srv.Script("/v1/items/9", servicetest.Step{Status: 502}, servicetest.Step{Status: 404, Code: "SVC.0404", Message: "no such item"})
+
+	c := resilienthttp.New(resilienthttp.WithPolicy(resilienthttp.Policy{BaseDelay: time.Millisecond}))
+	defer c.CloseIdleConnections()
+	hc := c.StandardClient()
+
+	resp, err := hc.Get(srv.URL + "/v1/items/9")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("status:", resp.StatusCode)
+	apiErr := resilienthttp.ParseAPIError(resp)
+	fmt.Println(apiErr.Code, apiErr.Message, "after", apiErr.Attempts, "attempts")
+	// Output:
+	// status: 404
+	// SVC.0404 no such item after 2 attempts
 }
