@@ -112,6 +112,7 @@ type CircuitOpenError struct {
 	RetryAt time.Time
 }
 
+// Error names the host and when it probes again.
 func (e *CircuitOpenError) Error() string {
 	if e.RetryAt.IsZero() {
 		return fmt.Sprintf("resilienthttp: circuit open for %s: probes in flight", e.Host)

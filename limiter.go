@@ -41,6 +41,7 @@ type RateLimitError struct {
 	Wait time.Duration
 }
 
+// Error names the host and the wait it would have needed.
 func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("resilienthttp: rate limited: %s needs a wait of %s, past the deadline", e.Host, e.Wait.Round(time.Millisecond))
 }
