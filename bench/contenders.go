@@ -197,8 +197,13 @@ func finish(resp *http.Response, err error) outcome {
 func newPlain() *contender {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	c := &http.Client{Transport: tr}
+	return httpContender("nethttp", c, tr.CloseIdleConnections)
+}
+
+// httpContender runs requests through an *http.Client.
+func httpContender(key string, c *http.Client, closeIdle func()) *contender {
 	return &contender{
-		key: "nethttp",
+		key: key,
 		do: func(ctx context.Context, r request) outcome {
 			return timed(func() outcome {
 				req, err := stdRequest(ctx, r)
@@ -208,7 +213,7 @@ func newPlain() *contender {
 				return finish(c.Do(req))
 			})
 		},
-		closeIdle: tr.CloseIdleConnections,
+		closeIdle: closeIdle,
 	}
 }
 
@@ -370,19 +375,7 @@ func newFailsafe(s setup) *contender {
 		policies = append(policies, lim)
 	}
 	c := &http.Client{Transport: failsafehttp.NewRoundTripper(tr, policies...)}
-	return &contender{
-		key: "failsafe",
-		do: func(ctx context.Context, r request) outcome {
-			return timed(func() outcome {
-				req, err := stdRequest(ctx, r)
-				if err != nil {
-					return outcome{err: err}
-				}
-				return finish(c.Do(req))
-			})
-		},
-		closeIdle: tr.CloseIdleConnections,
-	}
+	return httpContender("failsafe", c, tr.CloseIdleConnections)
 }
 
 // newResilient is resilienthttp.New() with its defaults and opts.
