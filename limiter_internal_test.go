@@ -76,76 +76,66 @@ func TestParseRateLimitHeaders(t *testing.T) {
 	}
 }
 
-// raisingClock raises the host's pace during the first wait, as adaptive
-// pacing does when successes come in while a caller waits.
-type raisingClock struct {
+// eventClock is a fake clock that runs event during the first wait, as
+// something another request does while this caller sleeps.
+type eventClock struct {
 	now    time.Time
-	h      *hostLimiter
+	event  func(now time.Time)
 	sleeps []time.Duration
 }
 
-func (c *raisingClock) Now() time.Time { return c.now }
-func (c *raisingClock) Sleep(_ context.Context, d time.Duration) error {
+func (c *eventClock) Now() time.Time { return c.now }
+func (c *eventClock) Sleep(_ context.Context, d time.Duration) error {
+	if len(c.sleeps) == 0 {
+		c.event(c.now)
+	}
 	c.sleeps = append(c.sleeps, d)
 	c.now = c.now.Add(d)
-	c.h.lim.Load().SetLimitAt(c.now, 1000)
 	return nil
 }
 
-// TestLongLimiterWaitIsRepriced checks that a caller queued at a slow pace
-// goes at the new pace when it rises, instead of sleeping out its old slot.
-func TestLongLimiterWaitIsRepriced(t *testing.T) {
-	clk := &raisingClock{now: time.Unix(1_800_000_000, 0)}
-	h := newHostLimiter(LimiterSettings{Rate: 1, Burst: 1}, clk.now)
-	clk.h = h
+func (c *eventClock) total() (t time.Duration) {
+	for _, d := range c.sleeps {
+		t += d
+	}
+	return t
+}
+
+// waitTwice spends a fresh limiter's burst, then waits for the next slot,
+// with event run during that wait.
+func waitTwice(t *testing.T, s LimiterSettings, event func(h *hostLimiter, now time.Time)) *eventClock {
+	t.Helper()
+	clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
+	h := newHostLimiter(s, clk.now)
+	clk.event = func(now time.Time) { event(h, now) }
 	close(h.probed)
-	h.wait(context.Background(), "h", clk) // spends the burst
+	h.wait(context.Background(), "h", clk)
 	if _, err := h.wait(context.Background(), "h", clk); err != nil {
 		t.Fatal(err)
 	}
-	var total time.Duration
-	for _, d := range clk.sleeps {
-		total += d
-	}
-	if clk.sleeps[0] != maxReservation || total > maxReservation+2*time.Millisecond {
+	return clk
+}
+
+// TestLongLimiterWaitIsRepriced checks that a caller queued at a slow pace
+// goes at the new pace when it rises (as adaptive pacing raises it when
+// successes come in), instead of sleeping out its old slot.
+func TestLongLimiterWaitIsRepriced(t *testing.T) {
+	clk := waitTwice(t, LimiterSettings{Rate: 1, Burst: 1}, func(h *hostLimiter, now time.Time) {
+		h.lim.Load().SetLimitAt(now, 1000)
+	})
+	if clk.sleeps[0] != maxReservation || clk.total() > maxReservation+2*time.Millisecond {
 		t.Errorf("waits = %v, want one step of %v, then the raised pace (not the 1s slot)", clk.sleeps, maxReservation)
 	}
 }
 
-// pausingClock starts a host pause during the first wait, as a 429 with
-// Retry-After seen by another request does.
-type pausingClock struct {
-	now    time.Time
-	h      *hostLimiter
-	sleeps []time.Duration
-}
-
-func (c *pausingClock) Now() time.Time { return c.now }
-func (c *pausingClock) Sleep(_ context.Context, d time.Duration) error {
-	if len(c.sleeps) == 0 {
-		c.h.pauseUntil(c.now.Add(5 * time.Second))
-	}
-	c.sleeps = append(c.sleeps, d)
-	c.now = c.now.Add(d)
-	return nil
-}
-
 // TestPauseBeginningDuringALimiterWait checks that a caller already queued
-// in the limiter when the host asks for a pause does not go out into it.
+// in the limiter when the host asks for a pause (a 429 with Retry-After seen
+// by another request) does not go out into it.
 func TestPauseBeginningDuringALimiterWait(t *testing.T) {
-	clk := &pausingClock{now: time.Unix(1_800_000_000, 0)}
-	h := newHostLimiter(LimiterSettings{Rate: 10, Burst: 1}, clk.now)
-	clk.h = h
-	close(h.probed)
-	h.wait(context.Background(), "h", clk) // spends the burst
-	if _, err := h.wait(context.Background(), "h", clk); err != nil {
-		t.Fatal(err)
-	}
-	var total time.Duration
-	for _, d := range clk.sleeps {
-		total += d
-	}
-	if total < 5*time.Second {
+	clk := waitTwice(t, LimiterSettings{Rate: 10, Burst: 1}, func(h *hostLimiter, now time.Time) {
+		h.pauseUntil(now.Add(5 * time.Second))
+	})
+	if clk.total() < 5*time.Second {
 		t.Errorf("waits = %v: the caller went out before the pause that began while it waited had passed", clk.sleeps)
 	}
 }
