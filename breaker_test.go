@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -202,5 +203,55 @@ func TestHostDownFromTheStart(t *testing.T) {
 	wg.Wait()
 	if srv.Total() != 5 || open != 400-5 {
 		t.Errorf("server saw %d attempts and %d calls were refused by the breaker; want 5 and 395", srv.Total(), open)
+	}
+}
+
+// The default trip rule's second half: a failure ratio over enough
+// requests, with no long run of failures.
+func TestBreakerTripsOnFailureRatio(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/", servicetest.Statuses(500, 200, 500, 200, 500, 200, 500, 200, 500, 500)...)
+	c, _ := newClient(t, resilienthttp.WithBreaker(resilienthttp.BreakerSettings{
+		MinRequests: 10, FailureRatio: 0.5, ConsecutiveFailures: 100}))
+	for i := 0; i < 10; i++ { // POSTs: a 500 is not retried, one attempt each
+		_, err := do(t, c, http.MethodPost, srv.URL+"/", strings.NewReader("x"))
+		if errors.Is(err, resilienthttp.ErrCircuitOpen) {
+			t.Fatalf("call %d refused: fewer than MinRequests had been seen", i+1)
+		}
+	}
+	if _, err := do(t, c, http.MethodPost, srv.URL+"/", strings.NewReader("x")); !errors.Is(err, resilienthttp.ErrCircuitOpen) {
+		t.Fatalf("after 6 failures in 10: %v, want the circuit open", err)
+	}
+}
+
+// IsFailure decides what counts against a host: here 429 does too.
+func TestBreakerIsFailure(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/", servicetest.Statuses(429)...)
+	c, _ := newClient(t, resilienthttp.WithoutRetryBudget(), resilienthttp.WithBreaker(resilienthttp.BreakerSettings{
+		ConsecutiveFailures: 3,
+		IsFailure: func(resp *http.Response, err error) bool {
+			return err != nil || resp.StatusCode == http.StatusTooManyRequests
+		},
+	}))
+	_, err := do(t, c, http.MethodGet, srv.URL+"/", nil)
+	if !errors.Is(err, resilienthttp.ErrCircuitOpen) || srv.Total() != 3 {
+		t.Fatalf("err = %v after %d attempts; want the circuit open after 3 throttled attempts", err, srv.Total())
+	}
+}
+
+// WithHostKey groups hosts: two endpoints of one service share a breaker.
+func TestHostKeyGroupsHosts(t *testing.T) {
+	a := servicetest.NewServer(t)
+	a.Script("/", servicetest.Statuses(502)...)
+	b := servicetest.NewServer(t)
+	c, _ := newClient(t,
+		resilienthttp.WithHostKey(func(*http.Request) string { return "one-service" }),
+		resilienthttp.WithBreaker(resilienthttp.BreakerSettings{ConsecutiveFailures: 1}))
+	do(t, c, http.MethodGet, a.URL+"/", nil)
+	_, err := do(t, c, http.MethodGet, b.URL+"/", nil)
+	var open *resilienthttp.CircuitOpenError
+	if !errors.As(err, &open) || open.Host != "one-service" || b.Total() != 0 {
+		t.Fatalf("err = %v, b saw %d; want b refused under the shared key", err, b.Total())
 	}
 }

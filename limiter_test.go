@@ -181,3 +181,19 @@ func TestManyGoroutinesOneHost(t *testing.T) {
 		t.Errorf("server saw %d attempts for 640 calls", n)
 	}
 }
+
+// Static keeps a host's pace where the settings put it: a 429 is retried
+// after its backoff, and later calls are not slowed.
+func TestStaticLimiterIgnores429s(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/", append(servicetest.Statuses(200, 429), servicetest.Statuses(200)...)...)
+	c, clk := newClient(t, resilienthttp.WithRateLimit(resilienthttp.LimiterSettings{Static: true}))
+	for i := 0; i < 4; i++ {
+		if _, err := do(t, c, http.MethodGet, srv.URL+"/", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := durations(clk.Sleeps()); got != "[50ms]" {
+		t.Errorf("waits = %s, want only the 429's backoff [50ms]", got)
+	}
+}
