@@ -486,7 +486,7 @@ func (cl *call) decideRetry(resp *http.Response, err error) bool {
 		cl.retryAfter = ra
 		rule = p.StatusRule(resp.StatusCode)
 		if resp.StatusCode == http.StatusUnauthorized && c.refresh != nil && !cl.refreshed {
-			rule, cl.refreshPending = Retry, true
+			rule, cl.refreshPending = RuleRetry, true
 		}
 	}
 	cl.allowed = rule.allows(cl.safe, hasRA)

@@ -156,8 +156,8 @@ func ExamplePolicy() {
 		MaxAttempts:   3,
 		BaseDelay:     250 * time.Millisecond,
 		MaxRetryAfter: 30 * time.Second,
-		Statuses:      map[int]resilienthttp.Rule{409: resilienthttp.RetryIdempotent},
-		ServerErrors:  resilienthttp.Fail,
+		Statuses:      map[int]resilienthttp.Rule{409: resilienthttp.RuleRetryIdempotent},
+		ServerErrors:  resilienthttp.RuleFail,
 	}
 	b, _ := json.Marshal(p)
 	fmt.Println(string(b))

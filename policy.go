@@ -24,27 +24,27 @@ type Rule int
 const (
 	// RuleDefault defers to the default table.
 	RuleDefault Rule = iota
-	// Fail ends the call at once: repeating the same request cannot help.
-	Fail
-	// Retry repeats the request for any method: the server did not act on it.
-	Retry
-	// RetryIdempotent repeats the request only if repeating it cannot
+	// RuleFail ends the call at once: repeating the same request cannot help.
+	RuleFail
+	// RuleRetry repeats the request for any method: the server did not act on it.
+	RuleRetry
+	// RuleRetryIdempotent repeats the request only if repeating it cannot
 	// duplicate an effect: the method is idempotent (GET HEAD OPTIONS TRACE
 	// PUT DELETE, RFC 9110 §9.2.2), the request carries the policy's
 	// idempotency-key header, or the caller marked it with ContextIdempotent.
-	RetryIdempotent
-	// RetryWithRetryAfter repeats the request, for any method, only when the
+	RuleRetryIdempotent
+	// RuleRetryWithRetryAfter repeats the request, for any method, only when the
 	// response carries a valid Retry-After: the server declares the condition
 	// temporary and says when to come back. Without it the call fails.
-	RetryWithRetryAfter
+	RuleRetryWithRetryAfter
 )
 
 var ruleNames = [...]string{
-	RuleDefault:         "default",
-	Fail:                "fail",
-	Retry:               "retry",
-	RetryIdempotent:     "retry-idempotent",
-	RetryWithRetryAfter: "retry-with-retry-after",
+	RuleDefault:             "default",
+	RuleFail:                "fail",
+	RuleRetry:               "retry",
+	RuleRetryIdempotent:     "retry-idempotent",
+	RuleRetryWithRetryAfter: "retry-with-retry-after",
 }
 
 // String returns the rule's name as used in JSON.
@@ -81,50 +81,50 @@ func (r *Rule) UnmarshalText(b []byte) error {
 // are never retried: they are not failures.
 var defaultStatusRules = map[int]Rule{
 	// "The client should not repeat the request without modifications."
-	http.StatusBadRequest:       Fail, // 400
-	http.StatusForbidden:        Fail, // 403
-	http.StatusNotFound:         Fail, // 404
-	http.StatusMethodNotAllowed: Fail, // 405
+	http.StatusBadRequest:       RuleFail, // 400
+	http.StatusForbidden:        RuleFail, // 403
+	http.StatusNotFound:         RuleFail, // 404
+	http.StatusMethodNotAllowed: RuleFail, // 405
 	// "The authorization information provided by the client is incorrect or
 	// invalid." Repeating it as is cannot help; a credential-refresh hook
 	// (WithCredentialRefresh) is the modification that allows one repeat.
-	http.StatusUnauthorized: Fail, // 401
+	http.StatusUnauthorized: RuleFail, // 401
 	// Client errors for which nothing says the request may be repeated.
-	http.StatusPaymentRequired:              Fail, // 402
-	http.StatusNotAcceptable:                Fail, // 406
-	http.StatusProxyAuthRequired:            Fail, // 407
-	http.StatusConflict:                     Fail, // 409
-	http.StatusGone:                         Fail, // 410
-	http.StatusLengthRequired:               Fail, // 411
-	http.StatusPreconditionFailed:           Fail, // 412
-	http.StatusRequestURITooLong:            Fail, // 414
-	http.StatusUnsupportedMediaType:         Fail, // 415
-	http.StatusRequestedRangeNotSatisfiable: Fail, // 416
-	http.StatusExpectationFailed:            Fail, // 417
-	http.StatusUnprocessableEntity:          Fail, // 422
+	http.StatusPaymentRequired:              RuleFail, // 402
+	http.StatusNotAcceptable:                RuleFail, // 406
+	http.StatusProxyAuthRequired:            RuleFail, // 407
+	http.StatusConflict:                     RuleFail, // 409
+	http.StatusGone:                         RuleFail, // 410
+	http.StatusLengthRequired:               RuleFail, // 411
+	http.StatusPreconditionFailed:           RuleFail, // 412
+	http.StatusRequestURITooLong:            RuleFail, // 414
+	http.StatusUnsupportedMediaType:         RuleFail, // 415
+	http.StatusRequestedRangeNotSatisfiable: RuleFail, // 416
+	http.StatusExpectationFailed:            RuleFail, // 417
+	http.StatusUnprocessableEntity:          RuleFail, // 422
 	// "The client may repeat the request without modifications at any later
 	// time." The server never got the whole request, so any method is safe.
-	http.StatusRequestTimeout: Retry, // 408
+	http.StatusRequestTimeout: RuleRetry, // 408
 	// "If the condition is temporary, the server should include a Retry-After
 	// header field to indicate that it is temporary."
-	http.StatusRequestEntityTooLarge: RetryWithRetryAfter, // 413
+	http.StatusRequestEntityTooLarge: RuleRetryWithRetryAfter, // 413
 	// "The client should repeat requests after the time specified in the
 	// Retry-After header of the response expires." The server refused the
 	// request without acting on it, so any method is safe.
-	http.StatusTooManyRequests: Retry, // 429
+	http.StatusTooManyRequests: RuleRetry, // 429
 	// Server-side failures: the request may have had an effect, so only
 	// requests that are safe to repeat are repeated.
-	http.StatusInternalServerError: RetryIdempotent, // 500
-	http.StatusBadGateway:          RetryIdempotent, // 502
-	http.StatusGatewayTimeout:      RetryIdempotent, // 504
+	http.StatusInternalServerError: RuleRetryIdempotent, // 500
+	http.StatusBadGateway:          RuleRetryIdempotent, // 502
+	http.StatusGatewayTimeout:      RuleRetryIdempotent, // 504
 	// "The server does not support the functionality required" / "the HTTP
 	// protocol version used in the request": permanent.
-	http.StatusNotImplemented:          Fail, // 501
-	http.StatusHTTPVersionNotSupported: Fail, // 505
+	http.StatusNotImplemented:          RuleFail, // 501
+	http.StatusHTTPVersionNotSupported: RuleFail, // 505
 	// "The requested service is unavailable. The client should not repeat the
 	// request without modifications." A Retry-After is the server saying
 	// otherwise: then, and only then, come back when it says.
-	http.StatusServiceUnavailable: RetryWithRetryAfter, // 503
+	http.StatusServiceUnavailable: RuleRetryWithRetryAfter, // 503
 }
 
 // Policy decides, after each attempt, whether to repeat the request and how
@@ -169,21 +169,21 @@ type Policy struct {
 	Statuses map[int]Rule
 
 	// ClientErrors is the rule for 4xx codes that neither Statuses nor the
-	// default table names. Zero means Fail.
+	// default table names. Zero means RuleFail.
 	ClientErrors Rule
 
 	// ServerErrors is the rule for 5xx codes that neither Statuses nor the
-	// default table names. Zero means RetryIdempotent.
+	// default table names. Zero means RuleRetryIdempotent.
 	ServerErrors Rule
 
 	// ConnectErrors is the rule for transport errors that happen before the
 	// request could reach the server: DNS failure, connection refused, dial
-	// timeout. Zero means Retry (any method: nothing was sent).
+	// timeout. Zero means RuleRetry (any method: nothing was sent).
 	ConnectErrors Rule
 
 	// SendErrors is the rule for transport errors after the request may have
 	// reached the server: a reset or EOF while waiting for the response, an
-	// attempt timeout. Zero means RetryIdempotent.
+	// attempt timeout. Zero means RuleRetryIdempotent.
 	SendErrors Rule
 }
 
@@ -208,10 +208,10 @@ func DefaultPolicy() Policy {
 		MaxDelay:             DefaultMaxDelay,
 		MaxRetryAfter:        DefaultMaxRetryAfter,
 		IdempotencyKeyHeader: DefaultIdempotencyKeyHeader,
-		ClientErrors:         Fail,
-		ServerErrors:         RetryIdempotent,
-		ConnectErrors:        Retry,
-		SendErrors:           RetryIdempotent,
+		ClientErrors:         RuleFail,
+		ServerErrors:         RuleRetryIdempotent,
+		ConnectErrors:        RuleRetry,
+		SendErrors:           RuleRetryIdempotent,
 	}
 }
 
@@ -221,7 +221,7 @@ func DefaultPolicy() Policy {
 // Retry-After. Use it for services whose 503 means "try again later".
 func RFC9110Policy() Policy {
 	p := DefaultPolicy()
-	p.Statuses = map[int]Rule{http.StatusServiceUnavailable: RetryIdempotent}
+	p.Statuses = map[int]Rule{http.StatusServiceUnavailable: RuleRetryIdempotent}
 	return p
 }
 
@@ -247,26 +247,26 @@ func (p Policy) withDefaults() Policy {
 		p.IdempotencyKeyHeader = DefaultIdempotencyKeyHeader
 	}
 	if p.ClientErrors == RuleDefault {
-		p.ClientErrors = Fail
+		p.ClientErrors = RuleFail
 	}
 	if p.ServerErrors == RuleDefault {
-		p.ServerErrors = RetryIdempotent
+		p.ServerErrors = RuleRetryIdempotent
 	}
 	if p.ConnectErrors == RuleDefault {
-		p.ConnectErrors = Retry
+		p.ConnectErrors = RuleRetry
 	}
 	if p.SendErrors == RuleDefault {
-		p.SendErrors = RetryIdempotent
+		p.SendErrors = RuleRetryIdempotent
 	}
 	return p
 }
 
 // StatusRule returns the rule p applies to a final response with the given
-// status code. 1xx, 2xx and 3xx are not failures and always get Fail (there
+// status code. 1xx, 2xx and 3xx are not failures and always get RuleFail (there
 // is nothing to repeat).
 func (p Policy) StatusRule(status int) Rule {
 	if status < 400 {
-		return Fail
+		return RuleFail
 	}
 	if r := p.Statuses[status]; r != RuleDefault {
 		return r
@@ -278,12 +278,12 @@ func (p Policy) StatusRule(status int) Rule {
 		if p.ClientErrors != RuleDefault {
 			return p.ClientErrors
 		}
-		return Fail
+		return RuleFail
 	}
 	if p.ServerErrors != RuleDefault {
 		return p.ServerErrors
 	}
-	return RetryIdempotent
+	return RuleRetryIdempotent
 }
 
 // idempotentMethods are the methods RFC 9110 §9.2.2 defines as idempotent.
@@ -300,11 +300,11 @@ func isIdempotentMethod(method string) bool {
 // response carried a valid Retry-After.
 func (r Rule) allows(safe, hasRetryAfter bool) bool {
 	switch r {
-	case Retry:
+	case RuleRetry:
 		return true
-	case RetryIdempotent:
+	case RuleRetryIdempotent:
 		return safe
-	case RetryWithRetryAfter:
+	case RuleRetryWithRetryAfter:
 		return hasRetryAfter
 	}
 	return false
@@ -396,7 +396,7 @@ func (d *jsonDuration) UnmarshalJSON(b []byte) error {
 // may have acted on the request, follow SendErrors.
 func classify(err error, p *Policy) Rule {
 	if errors.Is(err, errTooManyRedirects) || isCertError(err) || isMalformedRequest(err) {
-		return Fail
+		return RuleFail
 	}
 	var dnsErr *net.DNSError
 	var opErr *net.OpError

@@ -16,7 +16,7 @@ func TestPolicyJSONRoundTrip(t *testing.T) {
 	p := resilienthttp.RFC9110Policy()
 	p.BaseDelay = 250 * time.Millisecond
 	p.AttemptTimeout = 3 * time.Second
-	p.Statuses[409] = resilienthttp.RetryIdempotent
+	p.Statuses[409] = resilienthttp.RuleRetryIdempotent
 	b, err := json.Marshal(p)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestPolicyJSONFromAnSDKConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.MaxAttempts != 2 || p.MaxDelay != 2*time.Second || p.StatusRule(409) != resilienthttp.Retry || p.StatusRule(503) != resilienthttp.RetryWithRetryAfter {
+	if p.MaxAttempts != 2 || p.MaxDelay != 2*time.Second || p.StatusRule(409) != resilienthttp.RuleRetry || p.StatusRule(503) != resilienthttp.RuleRetryWithRetryAfter {
 		t.Errorf("decoded %+v", p)
 	}
 	for _, bad := range []string{`{"base_delay":"soon"}`, `{"statuses":{"500":"maybe"}}`, `{"base_delay":true}`} {
@@ -71,7 +71,7 @@ func TestZeroPolicyIsTheDefault(t *testing.T) {
 func TestStatusOverride(t *testing.T) {
 	srv := servicetest.NewServer(t)
 	srv.Script("/c", servicetest.Statuses(409, 409, 200)...)
-	c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{Statuses: map[int]resilienthttp.Rule{409: resilienthttp.Retry}, MaxAttempts: 3}))
+	c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{Statuses: map[int]resilienthttp.Rule{409: resilienthttp.RuleRetry}, MaxAttempts: 3}))
 	resp, err := do(t, c, http.MethodPost, srv.URL+"/c", strings.NewReader("x"))
 	if err != nil || resp.StatusCode != 200 || srv.Attempts("/c") != 3 {
 		t.Fatalf("%v, %v after %d attempts; want 200 after 3", resp, err, srv.Attempts("/c"))
