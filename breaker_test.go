@@ -239,19 +239,3 @@ func TestBreakerIsFailure(t *testing.T) {
 		t.Fatalf("err = %v after %d attempts; want the circuit open after 3 throttled attempts", err, srv.Total())
 	}
 }
-
-// WithHostKey groups hosts: two endpoints of one service share a breaker.
-func TestHostKeyGroupsHosts(t *testing.T) {
-	a := servicetest.NewServer(t)
-	a.Script("/", servicetest.Statuses(502)...)
-	b := servicetest.NewServer(t)
-	c, _ := newClient(t,
-		resilienthttp.WithHostKey(func(*http.Request) string { return "one-service" }),
-		resilienthttp.WithBreaker(resilienthttp.BreakerSettings{ConsecutiveFailures: 1}))
-	do(t, c, http.MethodGet, a.URL+"/", nil)
-	_, err := do(t, c, http.MethodGet, b.URL+"/", nil)
-	var open *resilienthttp.CircuitOpenError
-	if !errors.As(err, &open) || open.Host != "one-service" || b.Total() != 0 {
-		t.Fatalf("err = %v, b saw %d; want b refused under the shared key", err, b.Total())
-	}
-}

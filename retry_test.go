@@ -1,83 +1,120 @@
-package resilienthttp
+package resilienthttp_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/resilienthttp/resilienthttp"
+	"github.com/resilienthttp/resilienthttp/servicetest"
 )
 
-func TestRetryAfterParsing(t *testing.T) {
-	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	serverDate := now.Add(-time.Hour).Format(http.TimeFormat) // the client's clock runs an hour fast
-	tests := []struct {
-		name   string
-		header http.Header
-		want   time.Duration
-		ok     bool
-	}{
-		{"absent", http.Header{}, 0, false},
-		{"seconds", http.Header{"Retry-After": {"3"}}, 3 * time.Second, true},
-		{"zero", http.Header{"Retry-After": {"0"}}, 0, true},
-		{"empty", http.Header{"Retry-After": {""}}, 0, false},
-		{"negative", http.Header{"Retry-After": {"-1"}}, 0, false},
-		{"plus sign", http.Header{"Retry-After": {"+1"}}, 0, false},
-		{"fractional", http.Header{"Retry-After": {"1.5"}}, 0, false},
-		{"overflowing", http.Header{"Retry-After": {"99999999999999999999"}}, 0, false},
-		{"past int64 duration", http.Header{"Retry-After": {"9223372037"}}, 0, false},
-		{"largest", http.Header{"Retry-After": {"9223372036"}}, 9223372036 * time.Second, true},
-		{"garbage", http.Header{"Retry-After": {"soon"}}, 0, false},
-		{"number then garbage", http.Header{"Retry-After": {"5s"}}, 0, false},
-		{"IMF-fixdate", http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second, true},
-		{"RFC 850", http.Header{"Retry-After": {now.Add(90 * time.Second).Format(time.RFC850)}}, 90 * time.Second, true},
-		{"asctime", http.Header{"Retry-After": {now.Add(90 * time.Second).Format(time.ANSIC)}}, 90 * time.Second, true},
-		{"date in the past", http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}, 0, true},
-		{"date against server Date", http.Header{"Retry-After": {now.Add(-time.Hour + 10*time.Second).Format(http.TimeFormat)}, "Date": {serverDate}}, 10 * time.Second, true},
-		{"malformed server Date ignored", http.Header{"Retry-After": {now.Add(10 * time.Second).Format(http.TimeFormat)}, "Date": {"yesterday"}}, 10 * time.Second, true},
-		{"far future date", http.Header{"Retry-After": {"Fri, 31 Dec 9999 23:59:59 GMT"}}, 1<<63 - 1, true},
-		{"non-GMT zone", http.Header{"Retry-After": {"Sun, 22 Nov 2026 10:00:10 PST"}}, 0, false},
-		{"retry-after-ms", http.Header{"Retry-After-Ms": {"250"}, "Retry-After": {"9"}}, 250 * time.Millisecond, true},
-		{"x-ms-retry-after-ms", http.Header{"X-Ms-Retry-After-Ms": {"1200"}}, 1200 * time.Millisecond, true},
-		{"malformed ms falls to Retry-After", http.Header{"Retry-After-Ms": {"x"}, "Retry-After": {"2"}}, 2 * time.Second, true},
+func TestRetryAfterIsTheFloor(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	c, clk := newClient(t, resilienthttp.WithRandom(constRand(0.999)))
+	srv.Script("/q", servicetest.Step{Status: 429, RetryAfter: "2"}, servicetest.Step{Status: 200})
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/q", nil); err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := retryAfter(tt.header, now)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("retryAfter = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+	got := clk.Sleeps()
+	if len(got) != 1 || got[0] < 2*time.Second || got[0] > 2*time.Second+400*time.Millisecond {
+		t.Fatalf("waits = %v, want one wait in [2s, 2.4s]", got)
+	}
+
+	// With jitter drawing 0 the wait is exactly the server's.
+	c, clk = newClient(t, resilienthttp.WithRandom(constRand(0)))
+	srv.Script("/q2", servicetest.Step{Status: 503, Header: http.Header{"Retry-After-Ms": {"1500"}}}, servicetest.Step{Status: 200})
+	if _, err := do(t, c, http.MethodPost, srv.URL+"/q2", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if got := clk.Sleeps(); len(got) != 1 || got[0] != 1500*time.Millisecond {
+		t.Fatalf("waits = %v, want [1.5s]", got)
+	}
+}
+
+func TestRetryAfterHTTPDateUsesServerDate(t *testing.T) {
+	// The server's clock says 10:00:00 and asks for 10:00:30; the client's
+	// clock is hours off. The wait is the server's 30 s.
+	serverNow := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	formats := map[string]string{
+		"IMF-fixdate": serverNow.Add(30 * time.Second).Format(http.TimeFormat),
+		"RFC 850":     serverNow.Add(30 * time.Second).Format(time.RFC850),
+		"asctime":     serverNow.Add(30 * time.Second).Format(time.ANSIC),
+	}
+	for name, date := range formats {
+		t.Run(name, func(t *testing.T) {
+			srv := servicetest.NewServer(t)
+			srv.Script("/d", servicetest.Step{Status: 429, RetryAfter: date,
+				Header: http.Header{"Date": {serverNow.Format(http.TimeFormat)}}}, servicetest.Step{Status: 200})
+			c, clk := newClient(t, resilienthttp.WithRandom(constRand(0)))
+			if _, err := do(t, c, http.MethodGet, srv.URL+"/d", nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := clk.Sleeps(); len(got) != 1 || got[0] != 30*time.Second {
+				t.Fatalf("waits = %v, want [30s]", got)
 			}
 		})
 	}
 }
 
-func TestBackoffGrowsToCapWithFullJitter(t *testing.T) {
-	p := Policy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
-	top := func() float64 { return 0.9999999 }
-	wantBounds := []time.Duration{100, 200, 400, 800, 1000, 1000}
-	for i, b := range wantBounds {
-		bound := b * time.Millisecond
-		if got := backoff(&p, i+1, top); got > bound || got < bound*99/100 {
-			t.Errorf("retry %d: top of jitter %v, want just under %v", i+1, got, bound)
-		}
-		if got := backoff(&p, i+1, func() float64 { return 0 }); got != 0 {
-			t.Errorf("retry %d: bottom of jitter %v, want 0", i+1, got)
-		}
-	}
-	// A very late retry must not overflow the doubling.
-	if got := backoff(&p, 500, top); got > time.Second || got < 0 {
-		t.Errorf("retry 500: %v", got)
+func TestMalformedRetryAfterFallsBackToBackoff(t *testing.T) {
+	for _, v := range []string{"", "-1", "1.5", "99999999999999999999", "soon", "+3", " 2 x", "Mon, 32 Foo 2026 99:00:00 GMT"} {
+		t.Run(v, func(t *testing.T) {
+			srv := servicetest.NewServer(t)
+			srv.Script("/r", servicetest.Step{Status: 429, RetryAfter: v}, servicetest.Step{Status: 200})
+			c, clk := newClient(t)
+			if _, err := do(t, c, http.MethodGet, srv.URL+"/r", nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := clk.Sleeps(); len(got) != 1 || got[0] != 50*time.Millisecond {
+				t.Fatalf("waits = %v, want the backoff [50ms]", got)
+			}
+			// 503 with a malformed Retry-After has not declared itself
+			// temporary: one attempt.
+			srv.Script("/u", servicetest.Step{Status: 503, RetryAfter: v})
+			if _, err := do(t, c, http.MethodGet, srv.URL+"/u", nil); err == nil || srv.Attempts("/u") != 1 {
+				t.Fatalf("503: %v after %d attempts, want an error after 1", err, srv.Attempts("/u"))
+			}
+		})
 	}
 }
 
-func TestRetryAfterJitterIsAfterTheFloor(t *testing.T) {
-	p := DefaultPolicy()
-	if got := afterRetryAfter(&p, time.Second, func() float64 { return 0 }); got != time.Second {
-		t.Errorf("bottom = %v, want 1s", got)
+func TestRetryAfterBeyondLimitReturnsAtOnce(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/slow", servicetest.Step{Status: 429, RetryAfter: "120"})
+	c, clk := newClient(t)
+	_, err := do(t, c, http.MethodGet, srv.URL+"/slow", nil)
+	var apiErr *resilienthttp.APIError
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("err = %v, want *APIError", err)
 	}
-	if got := afterRetryAfter(&p, time.Second, func() float64 { return 0.5 }); got != 1100*time.Millisecond {
-		t.Errorf("middle = %v, want 1.1s", got)
+	if apiErr.RetryAfter != 120*time.Second || apiErr.Reason != resilienthttp.StopRetryAfterTooLong || apiErr.Attempts != 1 {
+		t.Errorf("got RetryAfter %v, Reason %q, Attempts %d; want 2m0s, %q, 1", apiErr.RetryAfter, apiErr.Reason, apiErr.Attempts, resilienthttp.StopRetryAfterTooLong)
 	}
-	// The spread is capped by MaxDelay.
-	if got := afterRetryAfter(&p, time.Minute, func() float64 { return 1 }); got != time.Minute+p.MaxDelay {
-		t.Errorf("top for 1m = %v, want 1m5s", got)
+	if len(clk.Sleeps()) != 0 {
+		t.Errorf("slept %v", clk.Sleeps())
+	}
+	if !strings.Contains(err.Error(), "server asked to wait 2m0s") {
+		t.Errorf("Error() = %q does not say how long", err)
+	}
+}
+
+func TestRetryAfterPastDeadlineReturnsAtOnce(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/d", servicetest.Step{Status: 503, RetryAfter: "30"})
+	c, clk := newClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/d", nil)
+	_, err := c.Do(req)
+	var apiErr *resilienthttp.APIError
+	if !errors.As(err, &apiErr) || apiErr.Reason != resilienthttp.StopDeadline || apiErr.RetryAfter != 30*time.Second {
+		t.Fatalf("err = %#v, want *APIError with Reason %q and RetryAfter 30s", err, resilienthttp.StopDeadline)
+	}
+	if srv.Attempts("/d") != 1 || len(clk.Sleeps()) != 0 {
+		t.Errorf("%d attempts, waits %v; want 1 attempt and no wait", srv.Attempts("/d"), clk.Sleeps())
 	}
 }

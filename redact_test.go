@@ -1,0 +1,133 @@
+package resilienthttp_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/resilienthttp/resilienthttp"
+	"github.com/resilienthttp/resilienthttp/servicetest"
+)
+
+// TestCredentialsNeverAppear sends credentials everywhere they travel and
+// has the server answer with credential headers, then collects every piece
+// of text the client produces about the calls: no credential may be in it.
+func TestCredentialsNeverAppear(t *testing.T) {
+	const secret = "s3cr3t" // every credential below contains it
+	basic := base64.StdEncoding.EncodeToString([]byte("user-s3cr3t:pass-s3cr3t"))
+	forbidden := []string{secret, basic}
+
+	leakyHeaders := http.Header{
+		"Set-Cookie":      {"session=s3cr3t-cookie; HttpOnly; Secure"},
+		"X-Subject-Token": {"s3cr3t-subject-token"},
+		"X-Auth-Token":    {"s3cr3t-auth-token"},
+	}
+	srv := servicetest.NewServer(t)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	query := "?token=s3cr3t-q1&access_token=s3cr3t-q2&signature=s3cr3t-q3&X-Amz-Signature=s3cr3t-q4&sig=s3cr3t-q5&api_key=s3cr3t-q6&limit=10"
+	newRequest := func(t *testing.T, path string) *http.Request {
+		req, err := http.NewRequest(http.MethodGet, "http://user-s3cr3t:pass-s3cr3t@"+host+path+query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Auth-Token", "s3cr3t-h1")
+		req.Header.Set("X-Subject-Token", "s3cr3t-h2")
+		req.Header.Set("Cookie", "session=s3cr3t-h3")
+		req.Header.Set("Proxy-Authorization", "Basic s3cr3t-h4")
+		return req
+	}
+
+	handlers := map[string]func(io.Writer) slog.Handler{
+		"text": func(w io.Writer) slog.Handler {
+			return slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
+		},
+		"json": func(w io.Writer) slog.Handler {
+			return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})
+		},
+	}
+	for name, handler := range handlers {
+		t.Run(name, func(t *testing.T) {
+			srv.Reset()
+			srv.Script("/v3/users",
+				servicetest.Step{Status: 502, Header: leakyHeaders},
+				servicetest.Step{Status: 503, RetryAfter: "1", Header: leakyHeaders},
+				servicetest.Step{Status: 404, Code: "IAM.0003", Message: "user not found", Header: leakyHeaders})
+			srv.Script("/v3/reset", servicetest.Step{Fault: servicetest.FaultResetBeforeResponse})
+			srv.Script("/v3/redirect", servicetest.Step{Status: 307,
+				Header: http.Header{"Location": {"/v3/reset?X-Amz-Signature=s3cr3t-presigned&X-Amz-Credential=s3cr3t-cred"}}})
+
+			var logs, text bytes.Buffer
+			events := 0
+			c, _ := newClient(t,
+				resilienthttp.WithLogger(slog.New(handler(&logs))),
+				resilienthttp.WithRetryHook(func(ev resilienthttp.RetryEvent) {
+					events++
+					fmt.Fprintf(&text, "%+v\n%v\n", ev, ev)
+				}))
+
+			// An *APIError after two retries.
+			req := newRequest(t, "/v3/users")
+			req.Header.Set("Authorization", "Bearer s3cr3t-bearer")
+			_, err := c.Do(req)
+			apiErr := asAPIError(t, err)
+			if apiErr.StatusCode != 404 || apiErr.Attempts != 3 {
+				t.Fatalf("got %v, want a 404 after 3 attempts", err)
+			}
+			fmt.Fprintf(&text, "%s\n%v\n%+v\n%#v\n%s\n%q\n", err.Error(), err, err, err, err, err)
+			fmt.Fprintf(&text, "%v\n%+v\n%#v\n%v\n", *apiErr, *apiErr, *apiErr, apiErr.Header)
+			for _, h := range []string{"Set-Cookie", "X-Subject-Token", "X-Auth-Token"} {
+				if _, ok := apiErr.Header[h]; ok {
+					t.Errorf("APIError.Header carries %s", h)
+				}
+			}
+			if apiErr.Header.Get("X-Request-Id") == "" {
+				t.Error("APIError.Header lost the harmless headers too")
+			}
+
+			// *RequestErrors from transport errors, directly and after a
+			// pre-signed redirect.
+			for _, path := range []string{"/v3/reset", "/v3/redirect"} {
+				_, err := c.Do(newRequest(t, path))
+				reqErr := asRequestError(t, err)
+				if !errors.Is(err, syscall.ECONNRESET) || reqErr.Attempts != resilienthttp.DefaultMaxAttempts {
+					t.Fatalf("%s: got %v, want a reset after %d attempts", path, err, resilienthttp.DefaultMaxAttempts)
+				}
+				fmt.Fprintf(&text, "%s\n%v\n%+v\n%#v\n%s\n%q\n", err.Error(), err, err, err, err, err)
+				fmt.Fprintf(&text, "%v\n%+v\n%#v\n", *reqErr, *reqErr, *reqErr)
+			}
+
+			// The credentials did travel, so the test proves redaction.
+			var sawAuth, sawQuery bool
+			for _, r := range srv.Requests() {
+				sawAuth = sawAuth || r.Header.Get("Authorization") == "Basic "+basic || r.Header.Get("Authorization") == "Bearer s3cr3t-bearer"
+				sawQuery = sawQuery || r.Query.Get("token") == "s3cr3t-q1" || r.Query.Get("X-Amz-Signature") == "s3cr3t-presigned"
+			}
+			if !sawAuth || !sawQuery {
+				t.Fatalf("server saw Authorization %v, query credentials %v; the test sends them", sawAuth, sawQuery)
+			}
+			// And the text is real: what it says about the calls is there.
+			wantEvents := 2 + 2*(resilienthttp.DefaultMaxAttempts-1)
+			if events != wantEvents || strings.Count(logs.String(), "resilienthttp: retrying") != wantEvents {
+				t.Errorf("%d retry events and %d log records, want %d each", events, strings.Count(logs.String(), "resilienthttp: retrying"), wantEvents)
+			}
+			all := text.String() + logs.String()
+			for _, want := range []string{"token=REDACTED", "IAM.0003", "connection reset by peer", host} {
+				if !strings.Contains(all, want) {
+					t.Errorf("output lacks %q", want)
+				}
+			}
+			for _, f := range forbidden {
+				if i := strings.Index(all, f); i >= 0 {
+					t.Errorf("credential %q leaked: …%s…", f, all[max(0, i-80):min(len(all), i+80)])
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,178 @@
+package resilienthttp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// ErrAttemptTimeout is the cause of an attempt that Policy.AttemptTimeout
+// cut short. The call may still retry it, as a transport error after the
+// request was sent.
+var ErrAttemptTimeout error = attemptTimeoutError{}
+
+type attemptTimeoutError struct{}
+
+func (attemptTimeoutError) Error() string { return "resilienthttp: attempt timed out" }
+
+func (attemptTimeoutError) Timeout() bool { return true }
+
+// attemptTransport carries one attempt: it bounds it by the policy's
+// AttemptTimeout and hands it to the base transport. It deliberately has no
+// CloseIdleConnections method (see New).
+type attemptTransport struct{ c *Client }
+
+func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c, ctx := t.c, req.Context()
+	var h *host
+	if cl, ok := ctx.Value(callKey{}).(*call); ok && req.URL == cl.req.URL {
+		h = cl.host // not redirected: the call already looked it up
+	} else {
+		h = c.hostFor(req)
+	}
+	if h.breaker != nil {
+		// Fail fast on an open circuit before queueing behind the limiter.
+		if err := h.breaker.refuses(); err != nil {
+			return nil, err
+		}
+	}
+	probe := false
+	if h.limiter != nil {
+		var err error
+		if probe, err = h.limiter.wait(ctx, h.key, c.clock); err != nil {
+			return nil, err
+		}
+	}
+	var done func(error)
+	if h.breaker != nil {
+		// Asked after the wait: the circuit may have opened meanwhile.
+		var err error
+		if done, err = h.breaker.allow(); err != nil {
+			if probe {
+				h.limiter.endProbe(false)
+			}
+			return nil, err
+		}
+	}
+	resp, err := t.send(req)
+	if done != nil {
+		h.breaker.report(done, ctx, resp, err)
+	}
+	if h.limiter != nil {
+		h.limiter.observe(resp, c.clock)
+		if probe {
+			// After the breaker has counted this attempt, so the next probe
+			// sees the circuit it may have opened.
+			h.limiter.endProbe(answeredWell(resp, err))
+		}
+	}
+	return resp, err
+}
+
+// send hands the attempt to the base transport, bounded by the policy's
+// AttemptTimeout.
+func (t attemptTransport) send(req *http.Request) (*http.Response, error) {
+	cl, _ := req.Context().Value(callKey{}).(*call)
+	if cl == nil || cl.p.AttemptTimeout <= 0 {
+		return t.c.base.RoundTrip(req)
+	}
+	// Like http.Transport's ResponseHeaderTimeout, the bound ends with the
+	// response headers: reading the body is the caller's business, under
+	// the caller's context.
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(cl.p.AttemptTimeout, func() { cancel(ErrAttemptTimeout) })
+	resp, err := t.c.base.RoundTrip(req.WithContext(ctx))
+	if !timer.Stop() {
+		if err == nil {
+			resp.Body.Close()
+		}
+		cancel(nil)
+		return nil, ErrAttemptTimeout
+	}
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases an attempt's context once its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}
+
+// host holds the guards of one host key; a nil guard is turned off.
+type host struct {
+	key     string
+	limiter *hostLimiter
+	breaker *hostBreaker
+	budget  *retryTokens
+}
+
+// hostFor returns the guards of req's host, creating them on first use.
+// Lookups are lock-free once a host exists.
+func (c *Client) hostFor(req *http.Request) *host {
+	key := req.URL.Host
+	if c.hostKey != nil {
+		key = c.hostKey(req)
+	}
+	if h, ok := c.hosts.Load(key); ok {
+		return h.(*host)
+	}
+	h := &host{key: key}
+	if c.limiter != nil {
+		h.limiter = newHostLimiter(*c.limiter, c.clock.Now())
+	}
+	if c.breaker != nil {
+		h.breaker = newHostBreaker(key, *c.breaker, c.clock, c.logStateChange)
+	}
+	if c.budget != nil {
+		h.budget = newRetryTokens(*c.budget)
+	}
+	actual, _ := c.hosts.LoadOrStore(key, h)
+	return actual.(*host)
+}
+
+func (c *Client) logStateChange(host string, from, to gobreaker.State) {
+	if c.logger == nil {
+		return
+	}
+	level := slog.LevelInfo
+	if to == gobreaker.StateOpen {
+		level = slog.LevelWarn
+	}
+	c.logger.LogAttrs(context.Background(), level, "resilienthttp: circuit breaker state change",
+		slog.String("host", host), slog.String("from", from.String()), slog.String("to", to.String()))
+}
+
+// errTooManyRedirects replaces net/http's untyped "stopped after 10
+// redirects" so the policy can tell it apart without matching text.
+var errTooManyRedirects = errors.New("resilienthttp: stopped after 10 redirects")
+
+// checkRedirect keeps net/http's limit of 10 redirects, and extends its
+// rule of not forwarding Authorization and Cookie to another host to every
+// header that carries a credential (X-Auth-Token, X-Subject-Token, API keys).
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errTooManyRedirects
+	}
+	if req.URL.Hostname() != via[0].URL.Hostname() {
+		for _, k := range sensitiveHeaders {
+			req.Header.Del(k)
+		}
+	}
+	return nil
+}

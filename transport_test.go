@@ -1,0 +1,138 @@
+package resilienthttp_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/resilienthttp/resilienthttp"
+	"github.com/resilienthttp/resilienthttp/servicetest"
+)
+
+func TestAttemptTimeoutIsRetriedForGET(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/slow", servicetest.Step{Delay: time.Minute}, servicetest.Step{Status: 200})
+	c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{AttemptTimeout: 20 * time.Millisecond}))
+	resp, err := do(t, c, http.MethodGet, srv.URL+"/slow", nil)
+	if err != nil || resp.StatusCode != 200 || srv.Attempts("/slow") != 2 {
+		t.Fatalf("got %v, %v after %d attempts, want 200 after 2", resp, err, srv.Attempts("/slow"))
+	}
+	srv.Script("/slowpost", servicetest.Step{Delay: time.Minute})
+	_, err = do(t, c, http.MethodPost, srv.URL+"/slowpost", strings.NewReader("x"))
+	if !errors.Is(err, resilienthttp.ErrAttemptTimeout) || srv.Attempts("/slowpost") != 1 {
+		t.Fatalf("POST: %v after %d attempts, want ErrAttemptTimeout after 1", err, srv.Attempts("/slowpost"))
+	}
+}
+
+func TestAttemptTimeoutDoesNotCutTheBody(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	body := strings.Repeat("x", 1<<20)
+	srv.Script("/big", servicetest.Step{Body: body})
+	c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{AttemptTimeout: time.Minute}))
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/big", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || len(b) != len(body) {
+		t.Fatalf("read %d bytes, %v; want %d", len(b), err, len(body))
+	}
+}
+
+func TestGivingUpKeepsIdleConnections(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/ok", servicetest.Statuses(200)...)
+	srv.Script("/down", servicetest.Statuses(500)...)
+	c, _ := newClient(t)
+	do(t, c, http.MethodGet, srv.URL+"/ok", nil)
+	for i := 0; i < 3; i++ {
+		if _, err := do(t, c, http.MethodGet, srv.URL+"/down", nil); err == nil {
+			t.Fatal("want an error")
+		}
+		do(t, c, http.MethodGet, srv.URL+"/ok", nil)
+	}
+	if got := srv.ConnsAccepted(); got != 1 {
+		t.Errorf("server accepted %d connections, want 1: giving up must not close the pool", got)
+	}
+}
+
+func TestConnectionsStayNearConcurrency(t *testing.T) {
+	srv := servicetest.NewServer(t, servicetest.WithFailureRatio(0.3, []int{500, 502, 503, 404}, 3))
+	srv.Script("/huge-error", servicetest.Step{Status: 500, Body: strings.Repeat("e", 1<<20)})
+	c, _ := newClient(t, resilienthttp.WithoutBreaker())
+	const workers, calls = 8, 250
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < calls; i++ {
+				path := "/x"
+				if i%125 == 124 {
+					path = "/huge-error" // too big to drain: costs its connection
+				}
+				do(t, c, http.MethodGet, srv.URL+path, nil)
+			}
+		}(w)
+	}
+	wg.Wait()
+	// Each huge error body closes one connection on purpose (draining 1 MiB
+	// costs more than a new connection); everything else is reused.
+	huge := srv.Attempts("/huge-error")
+	if got, limit := srv.ConnsAccepted(), workers+huge; got > limit {
+		t.Errorf("server accepted %d connections for %d attempts from %d goroutines, want at most %d", got, srv.Total(), workers, limit)
+	}
+	t.Logf("%d attempts, %d connections accepted (%d closed for oversized bodies)", srv.Total(), srv.ConnsAccepted(), huge)
+}
+
+func TestRedirectToAnotherHostDropsCredentials(t *testing.T) {
+	target := servicetest.NewServer(t)
+	other := strings.Replace(target.URL, "127.0.0.1", "localhost", 1)
+	origin := servicetest.NewServer(t)
+	origin.Script("/near", servicetest.Step{Status: http.StatusTemporaryRedirect, // same host name, other port
+		Header: http.Header{"Location": {target.URL + "/landed"}}})
+	origin.Script("/away", servicetest.Step{Status: http.StatusTemporaryRedirect,
+		Header: http.Header{"Location": {other + "/landed"}}})
+	c, _ := newClient(t)
+	creds := http.Header{"Authorization": {"Bearer s3cret"}, "X-Auth-Token": {"tok"}, "X-Subject-Token": {"subj"}, "Cookie": {"sid=1"}}
+	for _, path := range []string{"/near", "/away"} {
+		req, _ := http.NewRequest(http.MethodGet, origin.URL+path, nil)
+		for k, v := range creds {
+			req.Header[k] = v
+		}
+		if _, err := c.Do(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := target.Requests()
+	for k := range creds {
+		if reqs[0].Header.Get(k) == "" {
+			t.Errorf("same-host redirect dropped %s", k)
+		}
+		if v := reqs[1].Header.Get(k); v != "" {
+			t.Errorf("redirect to another host carried %s: %q", k, v)
+		}
+	}
+}
+
+// WithHostKey groups hosts: two endpoints of one service share a breaker.
+func TestHostKeyGroupsHosts(t *testing.T) {
+	a := servicetest.NewServer(t)
+	a.Script("/", servicetest.Statuses(502)...)
+	b := servicetest.NewServer(t)
+	c, _ := newClient(t,
+		resilienthttp.WithHostKey(func(*http.Request) string { return "one-service" }),
+		resilienthttp.WithBreaker(resilienthttp.BreakerSettings{ConsecutiveFailures: 1}))
+	do(t, c, http.MethodGet, a.URL+"/", nil)
+	_, err := do(t, c, http.MethodGet, b.URL+"/", nil)
+	var open *resilienthttp.CircuitOpenError
+	if !errors.As(err, &open) || open.Host != "one-service" || b.Total() != 0 {
+		t.Fatalf("err = %v, b saw %d; want b refused under the shared key", err, b.Total())
+	}
+}
