@@ -197,20 +197,18 @@ func (b *hostBreaker) allow() (func(error), error) {
 }
 
 // report tells gobreaker how an attempt that allow let through ended.
-func (b *hostBreaker) report(done func(error), ctx context.Context, resp *http.Response, err error) {
+func (b *hostBreaker) report(done func(error), ctx context.Context, a *answer) {
 	switch {
-	case ctx.Err() != nil && err != nil:
+	case ctx.Err() != nil && a.err != nil:
 		done(errNotCounted)
-	case b.isFailure(resp, err):
+	case b.isFailure(a.resp, a.err):
 		done(errAttemptFailed)
 		// Open now (this failure may have tripped it): a longer
 		// Retry-After holds it open. gobreaker's own State is not asked,
 		// since asking moves it past its nominal timeout to half-open.
-		if resp != nil && b.openUntil.Load() != 0 {
+		if a.retryAfter > 0 && b.openUntil.Load() != 0 {
 			if now := b.clock.Now(); b.openUntil.Load() > now.UnixNano() {
-				if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
-					b.extend(now.Add(d))
-				}
+				b.extend(now.Add(a.retryAfter))
 			}
 		}
 	default:

@@ -56,5 +56,9 @@ func (t *retryTokens) add(delta int64) int64 {
 // succeeded gives back TokenRatio tokens.
 func (t *retryTokens) succeeded() { t.add(t.ratio) }
 
-// failed takes a token and reports whether a retry is still allowed.
-func (t *retryTokens) failed() bool { return t.add(-1000) > t.max/2 }
+// failed takes a token.
+func (t *retryTokens) failed() { t.add(-1000) }
+
+// allowsRetry reports whether a retry would still be allowed after the
+// failure that asks for it has taken its token.
+func (t *retryTokens) allowsRetry() bool { return max(t.milli.Load()-1000, 0) > t.max/2 }

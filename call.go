@@ -63,10 +63,13 @@ type call struct {
 	single bool          // the body can be sent only once
 	host   *host         // the guards of the request's host
 
+	last answer // the last attempt's answer, as the transport read it
+
 	attempts       int
-	allowed        bool // the policy would repeat the last outcome
+	retryable      bool // the policy would repeat the last outcome
 	lastStatus     int
 	retryAfter     time.Duration
+	hasRetryAfter  bool
 	wait           time.Duration
 	reason         StopReason
 	refreshPending bool
@@ -160,131 +163,100 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// checkRetry is the loop's CheckRetry: it records the attempt and asks the
-// call to decide. It never returns an error, so the loop hands back the
-// attempt's own response or error.
+// checkRetry is the loop's CheckRetry: it settles the attempt. It never
+// returns an error, so the loop hands back the attempt's own response or
+// error.
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	cl, _ := ctx.Value(callKey{}).(*call)
 	if cl == nil {
 		return false, nil
 	}
-	return cl.decide(resp, err), nil
+	return cl.settle(resp, err), nil
 }
 
-// decide applies the policy to an attempt's outcome. When it returns true it
-// has set cl.wait; when false, cl.reason says why (empty when the response
-// is simply final).
-func (cl *call) decide(resp *http.Response, err error) bool {
-	retry := cl.decideRetry(resp, err)
-	if retry && resp != nil {
+// settle decides what an attempt's outcome means for the call and applies
+// the decision. It reports whether to repeat the request.
+func (cl *call) settle(resp *http.Response, err error) bool {
+	f := cl.facts(resp, err)
+	d := decide(cl.p, f)
+	cl.apply(d, f, resp)
+	return d.retry
+}
+
+// facts gathers what decide needs. A success reads nothing more: the clock,
+// the budget and the random source cost on the hot path.
+func (cl *call) facts(resp *http.Response, err error) facts {
+	f := facts{
+		err:        err,
+		attempts:   cl.attempts,
+		safe:       cl.safe,
+		bodyOnce:   cl.single,
+		canRefresh: cl.c.refresh != nil && !cl.refreshed,
+		ctxDone:    cl.ctx.Err() != nil,
+	}
+	if err == nil {
+		f.status = resp.StatusCode
+		if f.status < 400 {
+			return f
+		}
+		a := cl.last
+		if a.resp != resp || a.now.IsZero() {
+			a = readAnswer(resp, nil, cl.c.clock)
+		}
+		f.retryAfter, f.hasRetryAfter, f.now = a.retryAfter, a.hasRetryAfter, a.now
+	}
+	if f.now.IsZero() {
+		f.now = cl.c.clock.Now()
+	}
+	f.deadline, _ = cl.ctx.Deadline()
+	f.budgetLeft = cl.host.budget == nil || cl.host.budget.allowsRetry()
+	f.jitter = cl.c.rnd()
+	return f
+}
+
+// apply is the one place where a decision takes effect: the call's record,
+// the retry budget, draining the answer that will be repeated, the retry
+// hook and the log.
+func (cl *call) apply(d decision, f facts, resp *http.Response) {
+	cl.last = answer{}
+	if d.sent {
+		cl.attempts++
+	}
+	if f.err == nil {
+		cl.lastStatus, cl.retryAfter, cl.hasRetryAfter = f.status, f.retryAfter, f.hasRetryAfter
+	}
+	cl.reason, cl.retryable, cl.wait, cl.refreshPending = d.reason, d.retryable, d.wait, d.refresh
+	if b := cl.host.budget; b != nil {
+		switch {
+		case d.succeeded:
+			b.succeeded()
+		case d.spendsBudget:
+			b.failed()
+		}
+	}
+	if !d.retry {
+		return
+	}
+	if resp != nil {
 		// go-retryablehttp drains only 4 KiB before closing, which costs a
 		// connection for any longer error body; drain up to maxDrain first.
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
 	}
-	return retry
+	if cl.c.onRetry != nil || cl.c.logger != nil {
+		cl.report(f, d)
+	}
 }
 
-func (cl *call) decideRetry(resp *http.Response, err error) bool {
-	p, c := cl.p, cl.c
-	var rule Rule
-	var ra time.Duration
-	var hasRA bool
-	var now time.Time // read only on failures: the clock costs on the hot path
-	switch {
-	// A guard stopped the call for now; the policy would have gone on, so
-	// the failure is Retryable later, as one stopped by a deadline is.
-	case err != nil && errors.Is(err, ErrCircuitOpen):
-		cl.reason, cl.allowed = StopCircuitOpen, true
-		return false
-	case err != nil && errors.Is(err, ErrRateLimited):
-		cl.reason, cl.allowed = StopRateLimited, true
-		return false
-	case err != nil && cl.ctx.Err() != nil:
-		cl.attempts++
-		cl.reason = StopContextDone
-		return false
-	case err != nil:
-		cl.attempts++
-		now = c.clock.Now()
-		rule = classify(err, p)
-	default:
-		cl.attempts++
-		cl.lastStatus = resp.StatusCode
-		if resp.StatusCode < 400 {
-			if cl.host.budget != nil {
-				cl.host.budget.succeeded()
-			}
-			return false
-		}
-		now = c.clock.Now()
-		ra, hasRA = retryAfter(resp.Header, now)
-		cl.retryAfter = ra
-		rule = p.StatusRule(resp.StatusCode)
-		if resp.StatusCode == http.StatusUnauthorized && c.refresh != nil && !cl.refreshed {
-			rule, cl.refreshPending = RuleRetry, true
-		}
-	}
-	cl.allowed = rule.allows(cl.safe, hasRA)
-	budgetLeft := true
-	if cl.allowed && ra <= 0 && !cl.refreshPending && cl.host.budget != nil {
-		budgetLeft = cl.host.budget.failed()
-	}
-	switch {
-	case !cl.allowed:
-		cl.reason = StopNotRetryable
-		return false
-	case cl.attempts >= p.MaxAttempts:
-		cl.reason = StopAttemptsExhausted
-		return false
-	case !budgetLeft:
-		cl.reason = StopBudgetExhausted
-		return false
-	case cl.single:
-		cl.reason = StopBodyNotReplayable
-		return false
-	case cl.ctx.Err() != nil:
-		cl.reason = StopContextDone
-		return false
-	}
-
-	var wait time.Duration
-	switch {
-	case cl.refreshPending:
-		// The refreshed credential is the modification; no reason to wait.
-	case ra > 0:
-		if ra > p.MaxRetryAfter {
-			cl.reason = StopRetryAfterTooLong
-			return false
-		}
-		wait = afterRetryAfter(p, ra, c.rnd)
-	default:
-		wait = backoff(p, cl.attempts, c.rnd)
-	}
-	if deadline, ok := cl.ctx.Deadline(); ok {
-		left := deadline.Sub(now)
-		if ra > left || wait > left {
-			cl.reason = StopDeadline
-			return false
-		}
-	}
-	cl.wait = wait
-	if c.onRetry != nil || c.logger != nil {
-		cl.report(resp, err, ra, wait)
-	}
-	return true
-}
-
-func (cl *call) report(resp *http.Response, err error, ra, wait time.Duration) {
+// report tells the retry hook and the logger about a retry.
+func (cl *call) report(f facts, d decision) {
 	ev := RetryEvent{
 		Method:     cl.req.Method,
 		URL:        redactURL(cl.req.URL),
 		Attempt:    cl.attempts,
-		Err:        unwrapURLError(err),
-		RetryAfter: ra,
-		Wait:       wait,
-	}
-	if resp != nil {
-		ev.Status = resp.StatusCode
+		Status:     f.status,
+		Err:        unwrapURLError(f.err),
+		RetryAfter: f.retryAfter,
+		Wait:       d.wait,
 	}
 	if cl.c.onRetry != nil {
 		cl.c.onRetry(ev)
@@ -293,7 +265,7 @@ func (cl *call) report(resp *http.Response, err error, ra, wait time.Duration) {
 		cl.c.logger.LogAttrs(cl.ctx, slog.LevelDebug, "resilienthttp: retrying",
 			slog.String("method", ev.Method), slog.String("url", ev.URL),
 			slog.Int("attempt", ev.Attempt), slog.Int("status", ev.Status),
-			slog.Any("error", ev.Err), slog.Duration("retry_after", ra), slog.Duration("wait", wait))
+			slog.Any("error", ev.Err), slog.Duration("retry_after", ev.RetryAfter), slog.Duration("wait", ev.Wait))
 	}
 }
 
@@ -359,7 +331,7 @@ func (cl *call) requestError(err error) *RequestError {
 		LastStatus: cl.lastStatus,
 		Reason:     cl.reason,
 		Err:        err,
-		retryable:  cl.allowed && cl.reason != StopContextDone && cl.reason != StopPrepareFailed,
+		retryable:  cl.retryable && cl.reason != StopContextDone && cl.reason != StopPrepareFailed,
 	}
 }
 
@@ -367,8 +339,8 @@ func (cl *call) apiError(resp *http.Response) *APIError {
 	e := newAPIError(resp, cl.req.Method, redactURL(cl.req.URL), cl.c.requestIDs)
 	e.Attempts = cl.attempts
 	e.Reason = cl.reason
-	e.RetryAfter = cl.retryAfter
-	e.retryable = cl.allowed
+	e.RetryAfter, e.hasRetryAfter = cl.retryAfter, cl.hasRetryAfter
+	e.retryable = cl.retryable
 	return e
 }
 

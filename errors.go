@@ -212,8 +212,8 @@ func ParseAPIError(resp *http.Response) *APIError {
 	}
 	e := newAPIError(resp, method, u, DefaultRequestIDHeaders)
 	e.Attempts = 1
-	ra, hasRA := retryAfter(resp.Header, time.Now())
-	e.RetryAfter = ra
+	ra, hasRA := retryAfter(resp.Header, systemClock{}.Now())
+	e.RetryAfter, e.hasRetryAfter = ra, hasRA
 	p := DefaultPolicy()
 	e.retryable = p.StatusRule(resp.StatusCode).allows(safe, hasRA)
 	return e
@@ -249,7 +249,6 @@ func newAPIError(resp *http.Response, method, redactedURL string, requestIDHeade
 			break
 		}
 	}
-	_, e.hasRetryAfter = retryAfter(resp.Header, time.Now())
 	f := errbody.Parse(resp.Header.Get("Content-Type"), body)
 	e.Code, e.Message, e.Title, e.Detail, e.Type, e.Instance = f.Code, f.Message, f.Title, f.Detail, f.Type, f.Instance
 	if err != nil && e.Message == "" {

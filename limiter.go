@@ -152,8 +152,8 @@ func (h *hostLimiter) endProbe(answeredWell bool) {
 
 // answeredWell reports whether an attempt's outcome opens the first-contact
 // gate: any answer but a throttle or a server failure.
-func answeredWell(resp *http.Response, err error) bool {
-	return err == nil && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests
+func answeredWell(a *answer) bool {
+	return a.err == nil && a.status() < 500 && a.status() != http.StatusTooManyRequests
 }
 
 // pace waits out any pause of the host, then for the limiter.
@@ -231,7 +231,8 @@ func checkDeadline(ctx context.Context, host string, now time.Time, d time.Durat
 
 // observe learns from a response: Retry-After pauses the host, rate-limit
 // headers set its pace, a 429 slows it and a success speeds it up.
-func (h *hostLimiter) observe(resp *http.Response, clk Clock) {
+func (h *hostLimiter) observe(a *answer, clk Clock) {
+	resp := a.resp
 	if resp == nil {
 		return
 	}
@@ -242,10 +243,13 @@ func (h *hostLimiter) observe(resp *http.Response, clk Clock) {
 		h.accepted.Add(1)
 		return
 	}
-	now := clk.Now()
+	now := a.now
+	if now.IsZero() {
+		now = clk.Now()
+	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusRequestEntityTooLarge {
-		if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
-			h.pauseUntil(now.Add(d))
+		if a.retryAfter > 0 {
+			h.pauseUntil(now.Add(a.retryAfter))
 		}
 	}
 	rl, hasRL := parseRateLimitHeaders(resp.Header, now)

@@ -27,14 +27,14 @@ func TestFirstContactProbe(t *testing.T) {
 	if !held() {
 		t.Fatal("second caller went while the probe was out")
 	}
-	h.endProbe(answeredWell(&http.Response{StatusCode: 503}, nil))
+	h.endProbe(answeredWell(&answer{resp: &http.Response{StatusCode: 503}}))
 	if probe, err := h.wait(context.Background(), "h", clk); err != nil || !probe {
 		t.Fatalf("after a failed probe: probe %v, %v; want the next caller to be the probe", probe, err)
 	}
 	if !held() {
 		t.Fatal("a caller went alongside the second probe")
 	}
-	h.endProbe(answeredWell(&http.Response{StatusCode: 404}, nil))
+	h.endProbe(answeredWell(&answer{resp: &http.Response{StatusCode: 404}}))
 	for i := 0; i < 3; i++ {
 		if probe, err := h.wait(done, "h", clk); err != nil || probe {
 			t.Fatalf("after a good answer: probe %v, %v; want everyone through", probe, err)

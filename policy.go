@@ -345,3 +345,115 @@ func isMalformedRequest(err error) bool {
 	}
 	return false
 }
+
+// facts is what decide knows of an attempt's outcome and of the call when it
+// ended: plain values, gathered by the call (call.facts) so that deciding
+// reads no clock, no header, no shared state.
+type facts struct {
+	// status is the response's status; 0 when err is set.
+	status int
+	// err is the attempt's error: a transport error, or a guard's refusal
+	// (ErrCircuitOpen, ErrRateLimited) when nothing was sent.
+	err error
+	// retryAfter and hasRetryAfter are the response's Retry-After, parsed
+	// once (retryAfter), for a status of 400 or more.
+	retryAfter    time.Duration
+	hasRetryAfter bool
+
+	attempts   int  // attempts sent before this one
+	safe       bool // repeating cannot duplicate an effect
+	bodyOnce   bool // the request body cannot be sent again
+	canRefresh bool // a credential refresh may modify the request once
+	ctxDone    bool // the call's context is done
+
+	// now, deadline (zero when none), budgetLeft and jitter are read only
+	// for failures: a success needs none of them.
+	now        time.Time
+	deadline   time.Time
+	budgetLeft bool    // the host's retry budget allows one more retry
+	jitter     float64 // a random draw in [0, 1) for the wait
+}
+
+// decision is what decide answers. The call applies it (call.apply).
+type decision struct {
+	// retry says to repeat the request after wait.
+	retry bool
+	wait  time.Duration
+	// reason says why the call stops, when it does not repeat.
+	reason StopReason
+	// retryable says the policy repeats such an outcome: false when
+	// repeating it cannot help, true when the call stopped only for want
+	// of attempts, budget, time or the body (Retryable reports it).
+	retryable bool
+	// sent says the attempt reached the network (a guard's refusal did not).
+	sent bool
+	// succeeded says the host answered below 400: the retry budget gains.
+	succeeded bool
+	// spendsBudget says the failure takes a token of the host's retry
+	// budget: a retryable failure whose pace the server did not set.
+	spendsBudget bool
+	// refresh says to refresh credentials before repeating (a 401).
+	refresh bool
+}
+
+// decide applies policy p to what an attempt came to. It is pure: the same
+// facts give the same decision, and it changes nothing.
+func decide(p *Policy, f facts) decision {
+	switch {
+	// A guard stopped the call for now; the policy would have gone on, so
+	// the failure is retryable later, as one stopped by a deadline is.
+	case errors.Is(f.err, ErrCircuitOpen):
+		return decision{reason: StopCircuitOpen, retryable: true}
+	case errors.Is(f.err, ErrRateLimited):
+		return decision{reason: StopRateLimited, retryable: true}
+	case f.err != nil && f.ctxDone:
+		return decision{reason: StopContextDone, sent: true}
+	case f.err == nil && f.status < 400:
+		return decision{reason: StopNotRetryable, sent: true, succeeded: true}
+	}
+	d := decision{sent: true}
+	rule := p.StatusRule(f.status)
+	if f.err != nil {
+		rule = classify(f.err, p)
+	} else if f.status == http.StatusUnauthorized && f.canRefresh {
+		rule, d.refresh = RuleRetry, true
+	}
+	d.retryable = rule.allows(f.safe, f.hasRetryAfter)
+	d.spendsBudget = d.retryable && f.retryAfter <= 0 && !d.refresh
+	n := f.attempts + 1
+	switch {
+	case !d.retryable:
+		d.reason = StopNotRetryable
+	case n >= p.MaxAttempts:
+		d.reason = StopAttemptsExhausted
+	case d.spendsBudget && !f.budgetLeft:
+		d.reason = StopBudgetExhausted
+	case f.bodyOnce:
+		d.reason = StopBodyNotReplayable
+	case f.ctxDone:
+		d.reason = StopContextDone
+	case f.retryAfter > p.MaxRetryAfter && !d.refresh:
+		d.reason = StopRetryAfterTooLong
+	}
+	if d.reason != "" {
+		d.refresh = false
+		return d
+	}
+	switch {
+	case d.refresh:
+		// The refreshed credential is the modification; no reason to wait.
+	case f.retryAfter > 0:
+		d.wait = afterRetryAfter(p, f.retryAfter, f.jitter)
+	default:
+		d.wait = backoff(p, n, f.jitter)
+	}
+	if !f.deadline.IsZero() {
+		left := f.deadline.Sub(f.now)
+		if f.retryAfter > left || d.wait > left {
+			d.reason, d.refresh, d.wait = StopDeadline, false, 0
+			return d
+		}
+	}
+	d.retry = true
+	return d
+}

@@ -78,8 +78,8 @@ func parseDigits(s string, max int64) (int64, bool) {
 // capped at MaxDelay before jitter is drawn, so the wait is uniform in
 // [0, min(MaxDelay, BaseDelay·2^(n-1))]. Full jitter spreads clients that
 // failed together over the whole window instead of bunching them at its
-// edge. rnd returns a value in [0, 1).
-func backoff(p *Policy, n int, rnd func() float64) time.Duration {
+// edge. jitter is a random draw in [0, 1).
+func backoff(p *Policy, n int, jitter float64) time.Duration {
 	bound := p.BaseDelay
 	for i := 1; i < n && bound < p.MaxDelay; i++ {
 		bound *= 2
@@ -87,7 +87,7 @@ func backoff(p *Policy, n int, rnd func() float64) time.Duration {
 	if bound > p.MaxDelay {
 		bound = p.MaxDelay
 	}
-	return time.Duration(rnd() * float64(bound))
+	return time.Duration(jitter * float64(bound))
 }
 
 // retryAfterJitter is the share of a server-requested wait added, at random,
@@ -99,10 +99,10 @@ const retryAfterJitter = 0.2
 
 // afterRetryAfter returns the wait for a server-requested delay d: never less
 // than d, plus up to retryAfterJitter·d (at most MaxDelay) of jitter.
-func afterRetryAfter(p *Policy, d time.Duration, rnd func() float64) time.Duration {
+func afterRetryAfter(p *Policy, d time.Duration, jitter float64) time.Duration {
 	spread := time.Duration(retryAfterJitter * float64(d))
 	if spread > p.MaxDelay {
 		spread = p.MaxDelay
 	}
-	return d + time.Duration(rnd()*float64(spread))
+	return d + time.Duration(jitter*float64(spread))
 }

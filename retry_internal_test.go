@@ -51,14 +51,14 @@ func TestRetryAfterParsing(t *testing.T) {
 
 func TestBackoffGrowsToCapWithFullJitter(t *testing.T) {
 	p := Policy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
-	top := func() float64 { return 0.9999999 }
+	top := 0.9999999
 	wantBounds := []time.Duration{100, 200, 400, 800, 1000, 1000}
 	for i, b := range wantBounds {
 		bound := b * time.Millisecond
 		if got := backoff(&p, i+1, top); got > bound || got < bound*99/100 {
 			t.Errorf("retry %d: top of jitter %v, want just under %v", i+1, got, bound)
 		}
-		if got := backoff(&p, i+1, func() float64 { return 0 }); got != 0 {
+		if got := backoff(&p, i+1, 0); got != 0 {
 			t.Errorf("retry %d: bottom of jitter %v, want 0", i+1, got)
 		}
 	}
@@ -70,14 +70,14 @@ func TestBackoffGrowsToCapWithFullJitter(t *testing.T) {
 
 func TestRetryAfterJitterIsAfterTheFloor(t *testing.T) {
 	p := DefaultPolicy()
-	if got := afterRetryAfter(&p, time.Second, func() float64 { return 0 }); got != time.Second {
+	if got := afterRetryAfter(&p, time.Second, 0); got != time.Second {
 		t.Errorf("bottom = %v, want 1s", got)
 	}
-	if got := afterRetryAfter(&p, time.Second, func() float64 { return 0.5 }); got != 1100*time.Millisecond {
+	if got := afterRetryAfter(&p, time.Second, 0.5); got != 1100*time.Millisecond {
 		t.Errorf("middle = %v, want 1.1s", got)
 	}
 	// The spread is capped by MaxDelay.
-	if got := afterRetryAfter(&p, time.Minute, func() float64 { return 1 }); got != time.Minute+p.MaxDelay {
+	if got := afterRetryAfter(&p, time.Minute, 1); got != time.Minute+p.MaxDelay {
 		t.Errorf("top for 1m = %v, want 1m5s", got)
 	}
 }

@@ -60,18 +60,56 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	resp, err := t.send(req)
+	a := readAnswer(resp, err, c.clock)
+	if cl, ok := ctx.Value(callKey{}).(*call); ok {
+		cl.last = a
+	}
 	if done != nil {
-		h.breaker.report(done, ctx, resp, err)
+		h.breaker.report(done, ctx, &a)
 	}
 	if h.limiter != nil {
-		h.limiter.observe(resp, c.clock)
+		h.limiter.observe(&a, c.clock)
 		if probe {
 			// After the breaker has counted this attempt, so the next probe
 			// sees the circuit it may have opened.
-			h.limiter.endProbe(answeredWell(resp, err))
+			h.limiter.endProbe(answeredWell(&a))
 		}
 	}
 	return resp, err
+}
+
+// answer is what one attempt got back, read once for the guards and for
+// the decision: Retry-After is parsed here and nowhere else.
+type answer struct {
+	resp *http.Response // nil after a transport error
+	err  error
+	// now is when an answer of 400 or more was read; zero otherwise, since
+	// the clock costs on the hot path.
+	now           time.Time
+	retryAfter    time.Duration
+	hasRetryAfter bool
+}
+
+// readAnswer reads what the guards and the decision need from an attempt's
+// outcome.
+func readAnswer(resp *http.Response, err error, clk Clock) answer {
+	if err != nil {
+		return answer{err: err}
+	}
+	a := answer{resp: resp}
+	if resp.StatusCode >= 400 {
+		a.now = clk.Now()
+		a.retryAfter, a.hasRetryAfter = retryAfter(resp.Header, a.now)
+	}
+	return a
+}
+
+// status is the answer's status code, or 0 after a transport error.
+func (a *answer) status() int {
+	if a.resp == nil {
+		return 0
+	}
+	return a.resp.StatusCode
 }
 
 // send hands the attempt to the base transport, bounded by the policy's
