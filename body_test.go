@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/resilienthttp/resilienthttp"
@@ -146,6 +147,10 @@ func TestUnreplayableBodySentOnceWithRetriesOff(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.Reason != resilienthttp.StopBodyNotReplayable {
 		t.Fatalf("err = %v, want *APIError with Reason %q", err, resilienthttp.StopBodyNotReplayable)
 	}
+	if !errors.Is(err, resilienthttp.ErrBodyNotReplayable) || !resilienthttp.Retryable(err) {
+		t.Errorf("errors.Is(err, ErrBodyNotReplayable) = %v, Retryable = %v; want both true",
+			errors.Is(err, resilienthttp.ErrBodyNotReplayable), resilienthttp.Retryable(err))
+	}
 	if !strings.Contains(err.Error(), string(resilienthttp.StopBodyNotReplayable)) {
 		t.Errorf("Error() = %q does not say the body stopped the retries", err)
 	}
@@ -172,5 +177,28 @@ func TestBodyReadFailureSendsNothing(t *testing.T) {
 	var reqErr *resilienthttp.RequestError
 	if !errors.As(err, &reqErr) || !strings.Contains(err.Error(), "disk gone") || srv.Total() != 0 {
 		t.Fatalf("err = %v, server saw %d; want a *RequestError naming the cause and nothing sent", err, srv.Total())
+	}
+}
+
+// A body sent once that meets a transport error the policy would retry ends
+// in a *RequestError that says so; other failures do not claim it.
+func TestUnreplayableBodyAfterAReset(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/reset", servicetest.Step{Fault: servicetest.FaultResetBeforeResponse}, servicetest.Step{})
+	c, _ := newClient(t, resilienthttp.WithMaxBufferedBody(1024))
+	payload := strings.Repeat("x", 4096)
+	_, err := c.Do(keyed(t, srv.URL+"/reset", &readOnly{r: strings.NewReader(payload)}))
+	var reqErr *resilienthttp.RequestError
+	if !errors.As(err, &reqErr) || reqErr.Reason != resilienthttp.StopBodyNotReplayable || reqErr.Attempts != 1 {
+		t.Fatalf("err = %#v, want a *RequestError after 1 attempt with Reason %q", err, resilienthttp.StopBodyNotReplayable)
+	}
+	if !errors.Is(err, resilienthttp.ErrBodyNotReplayable) || !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("errors.Is: ErrBodyNotReplayable %v, ECONNRESET %v; want both",
+			errors.Is(err, resilienthttp.ErrBodyNotReplayable), errors.Is(err, syscall.ECONNRESET))
+	}
+	srv.Script("/gone", servicetest.Statuses(404)...)
+	_, err = c.Do(keyed(t, srv.URL+"/gone", &readOnly{r: strings.NewReader(payload)}))
+	if errors.Is(err, resilienthttp.ErrBodyNotReplayable) {
+		t.Errorf("a 404 claims ErrBodyNotReplayable: %v", err)
 	}
 }

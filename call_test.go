@@ -366,3 +366,22 @@ func TestErrorsIn2xx(t *testing.T) {
 		}
 	})
 }
+
+// The same 2xx error document is an APIError that is not retryable, whatever
+// the earlier attempts of the call were: the record of a retried 429 does
+// not carry over to it.
+func TestErrorsIn2xxAfterARetriedFailure(t *testing.T) {
+	const doc = `{"error_code":"BSS.1001","error_msg":"insufficient balance"}`
+	srv := servicetest.NewServer(t)
+	srv.Script("/v2/orders", servicetest.Step{Status: 429, RetryAfter: "1"}, servicetest.Step{Status: 200, Body: doc})
+	c, _ := newClient(t, resilienthttp.WithErrorsIn2xx(), resilienthttp.WithoutRateLimit())
+	_, err := do(t, c, http.MethodGet, srv.URL+"/v2/orders", nil)
+	e := asAPIError(t, err)
+	if e.StatusCode != 200 || e.Attempts != 2 || e.Code != "BSS.1001" {
+		t.Fatalf("got %+v, want the 200 document after 2 attempts", *e)
+	}
+	if resilienthttp.Retryable(err) || e.RetryAfter != 0 || e.Reason != resilienthttp.StopNotRetryable {
+		t.Errorf("Retryable %v, RetryAfter %v, Reason %q; want false, 0, %q (as on a first answer)",
+			resilienthttp.Retryable(err), e.RetryAfter, e.Reason, resilienthttp.StopNotRetryable)
+	}
+}

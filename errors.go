@@ -13,14 +13,19 @@ import (
 	"github.com/resilienthttp/resilienthttp/internal/errbody"
 )
 
-// ErrBodyNotReplayable is returned, wrapped, when a call that needed a retry
-// could not make one because its request body could not be sent again.
+// ErrBodyNotReplayable is what errors.Is finds in the error of a call that
+// the policy would have repeated but that stopped because its request body
+// could not be sent again (Reason StopBodyNotReplayable): a body larger
+// than WithMaxBufferedBody that is neither re-creatable nor seekable.
 var ErrBodyNotReplayable = errors.New("resilienthttp: request body not replayable")
 
 // StopReason says why a call stopped retrying.
 type StopReason string
 
-// Why a call stopped. The empty reason means the first answer was final.
+// Why a call stopped. StopNotRetryable means the policy does not repeat the
+// final answer, however many attempts were left: a 404, say, or a 2xx error
+// document (WithErrorsIn2xx). A call that stopped before any attempt (a
+// request body that could not be read) has no reason.
 const (
 	StopNotRetryable      StopReason = "not retryable"
 	StopAttemptsExhausted StopReason = "attempts exhausted"
@@ -64,8 +69,9 @@ type APIError struct {
 	// Method and URL identify the request; URL is redacted (no userinfo, no
 	// credential-like query values).
 	Method, URL string
-	// Reason says why the client stopped; empty when the first answer was
-	// final because the policy does not retry it.
+	// Reason says why the client stopped: StopNotRetryable when the policy
+	// does not repeat this answer, otherwise what ended the retries
+	// (attempts, a Retry-After too long, the deadline, the budget, …).
 	Reason StopReason
 	// Title, Detail, Type and Instance are the service's RFC 9457 problem
 	// details (Title also from {"error":{"title":…}}), when it sent them.
@@ -172,6 +178,12 @@ func (e *RequestError) Error() string {
 
 // Unwrap returns the cause.
 func (e *RequestError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrBodyNotReplayable) true when the call stopped
+// because its body could not be sent again.
+func (e *RequestError) Is(target error) bool {
+	return target == ErrBodyNotReplayable && e.Reason == StopBodyNotReplayable
+}
 
 func plural(n int, word string) string {
 	s := strconv.Itoa(n) + " " + word
@@ -308,13 +320,16 @@ var statusSentinels = map[int]error{
 
 // Is reports whether target is the sentinel for e's status: its own
 // (ErrNotFound for 404, …), ErrServerError for any 5xx, ErrThrottled for 429
-// and for 503 with Retry-After.
+// and for 503 with Retry-After, ErrBodyNotReplayable when the call stopped
+// because its body could not be sent again.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case nil:
 		return false
 	case ErrServerError:
 		return e.StatusCode >= 500 && e.StatusCode < 600
+	case ErrBodyNotReplayable:
+		return e.Reason == StopBodyNotReplayable
 	case ErrThrottled:
 		return e.StatusCode == http.StatusTooManyRequests ||
 			e.StatusCode == http.StatusServiceUnavailable && e.hasRetryAfter
