@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -74,6 +75,11 @@ type call struct {
 	reason         StopReason
 	refreshPending bool
 	refreshed      bool
+
+	// The head of the final error response's body, once read.
+	head     []byte
+	headErr  error
+	headRead bool
 }
 
 func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
@@ -139,6 +145,7 @@ func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
 			resp.Body.Close()
 		}
 		reqErr := cl.requestError(err)
+		reqErr.wrapped = standard
 		cl.logGiveUp(reqErr.Err)
 		return nil, reqErr
 	}
@@ -146,6 +153,9 @@ func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
 		cl.logGiveUp(nil)
 	}
 	if standard {
+		if resp.StatusCode >= 400 {
+			cl.keepErrorHead(resp)
+		}
 		return resp, nil
 	}
 	if resp.StatusCode >= 400 {
@@ -335,8 +345,59 @@ func (cl *call) requestError(err error) *RequestError {
 	}
 }
 
+// readErrorHead reads the head of the final response's body once, for the
+// call's *APIError: kept, it lets ParseAPIError describe a response from
+// StandardClient whose body the caller already read and closed.
+func (cl *call) readErrorHead(resp *http.Response) {
+	if !cl.headRead {
+		cl.head, cl.headErr = readErrorHead(resp.Body)
+		cl.headRead = true
+	}
+}
+
+// keepErrorHead reads the head of resp's body and puts it back in front of
+// the rest, so the caller still reads the whole body.
+func (cl *call) keepErrorHead(resp *http.Response) {
+	cl.readErrorHead(resp)
+	rest := io.Reader(resp.Body)
+	if cl.headErr != nil {
+		rest = failedRead{cl.headErr}
+	}
+	resp.Body = &headFirst{r: io.MultiReader(bytes.NewReader(cl.head), rest), body: resp.Body}
+}
+
+// headFirst is a response body whose head the client has read already.
+type headFirst struct {
+	r      io.Reader
+	body   io.ReadCloser
+	closed atomic.Bool
+}
+
+// errReadAfterClose is net/http's answer to a read after Close, which
+// reading from the kept head would otherwise hide.
+var errReadAfterClose = errors.New("http: read on closed response body")
+
+func (b *headFirst) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errReadAfterClose
+	}
+	return b.r.Read(p)
+}
+
+func (b *headFirst) Close() error {
+	b.closed.Store(true)
+	return b.body.Close()
+}
+
+// failedRead replays the error a read ended with.
+type failedRead struct{ err error }
+
+func (r failedRead) Read([]byte) (int, error) { return 0, r.err }
+
 func (cl *call) apiError(resp *http.Response) *APIError {
-	e := newAPIError(resp, cl.req.Method, redactURL(cl.req.URL), cl.c.requestIDs)
+	cl.readErrorHead(resp)
+	finishErrorBody(resp.Body, cl.headErr)
+	e := newAPIError(resp, cl.head, cl.headErr, cl.req.Method, redactURL(cl.req.URL), cl.c.requestIDs)
 	e.Attempts = cl.attempts
 	e.Reason = cl.reason
 	e.RetryAfter, e.hasRetryAfter = cl.retryAfter, cl.hasRetryAfter
@@ -347,18 +408,14 @@ func (cl *call) apiError(resp *http.Response) *APIError {
 // checkErrorIn2xx reads the start of a 2xx body and returns an *APIError if
 // it is an error document with a code; otherwise the response, whole.
 func (cl *call) checkErrorIn2xx(resp *http.Response) (*http.Response, error) {
-	head, err := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody))
-	if err != nil {
+	cl.keepErrorHead(resp)
+	if cl.headErr != nil {
 		resp.Body.Close()
-		return nil, cl.requestError(err)
+		return nil, cl.requestError(cl.headErr)
 	}
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
 	// Only shapes that exist to report errors count: a success document may
 	// well carry {"code":0,"message":"ok"}.
-	switch f := errbody.Parse(resp.Header.Get("Content-Type"), head); f.Format {
+	switch f := errbody.Parse(resp.Header.Get("Content-Type"), cl.head); f.Format {
 	case errbody.FormatErrorCode, errbody.FormatErrorCodeCamel, errbody.FormatNestedError, errbody.FormatOAuth:
 		if f.Code != "" {
 			return nil, cl.apiError(resp)

@@ -92,3 +92,68 @@ func TestErrorNamesWhatHappened(t *testing.T) {
 		t.Errorf("error text carries the token: %q", msg)
 	}
 }
+
+// Through StandardClient net/http's *url.Error names the method and URL; the
+// client's own text inside it does not name them again, and still says what
+// the client did.
+func TestStandardClientErrorNamesTheURLOnce(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	url := srv.URL + "/v3/users"
+	srv.Close() // nothing listens: connection refused, retried, then given up
+	c, _ := newClient(t, resilienthttp.WithoutBreaker(), resilienthttp.WithoutRateLimit())
+	_, err := c.StandardClient().Get(url)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	msg := err.Error()
+	if n := strings.Count(msg, url); n != 1 {
+		t.Errorf("error names the URL %d times, want once: %q", n, msg)
+	}
+	if !strings.Contains(msg, "4 attempts") || !strings.Contains(msg, string(resilienthttp.StopAttemptsExhausted)) {
+		t.Errorf("error does not say what the client did: %q", msg)
+	}
+	var reqErr *resilienthttp.RequestError
+	if !errors.As(err, &reqErr) || reqErr.URL != url || reqErr.Method != http.MethodGet {
+		t.Errorf("errors.As: %+v, want a *RequestError that still has the method and URL", reqErr)
+	}
+	// Through Do the error stands alone and names them itself.
+	_, err = do(t, c, http.MethodGet, url, nil)
+	if !strings.HasPrefix(err.Error(), "GET "+url+": ") {
+		t.Errorf("Do's error %q does not start with the method and URL", err)
+	}
+}
+
+// Generated OpenAPI clients read and close an error response's body before
+// the SDK asks ParseAPIError about it: the client kept what it read.
+func TestParseAPIErrorAfterTheCallerReadTheBody(t *testing.T) {
+	const doc = `{"error_code":"IAM.0003","error_msg":"user not found"}`
+	srv := servicetest.NewServer(t)
+	srv.Script("/v3/users/u1", servicetest.Step{Status: 404, Body: doc})
+	srv.Script("/v3/users/big", servicetest.Step{Status: 500, Body: doc, BodySize: 2 * resilienthttp.MaxErrorBody})
+	c, _ := newClient(t)
+	resp, err := c.StandardClient().Get(srv.URL + "/v3/users/u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(read) != doc {
+		t.Fatalf("caller read %q, %v; want the whole body", read, err)
+	}
+	e := resilienthttp.ParseAPIError(resp)
+	if e.Code != "IAM.0003" || e.Message != "user not found" || string(e.Body) != doc || e.Truncated {
+		t.Errorf("ParseAPIError after the caller's read: %+v", *e)
+	}
+	// A body longer than MaxErrorBody: the caller reads all of it, the
+	// error keeps its head, marked truncated.
+	resp, err = c.StandardClient().Get(srv.URL + "/v3/users/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	e = resilienthttp.ParseAPIError(resp)
+	if len(read) != 2*resilienthttp.MaxErrorBody || len(e.Body) != resilienthttp.MaxErrorBody || !e.Truncated || e.Code != "IAM.0003" {
+		t.Errorf("caller read %d bytes; error kept %d, truncated %v, code %q", len(read), len(e.Body), e.Truncated, e.Code)
+	}
+}

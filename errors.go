@@ -147,16 +147,24 @@ type RequestError struct {
 	Err error
 
 	retryable bool
+	// wrapped says net/http wraps this error in a *url.Error that names
+	// the method and URL already (StandardClient).
+	wrapped bool
 }
 
 // Error returns one line: method, redacted URL, the cause, attempts, the last
 // status and the reason the client stopped.
+//
+// Through StandardClient, net/http wraps it in a *url.Error that names the
+// method and URL, so its own text leaves them out.
 func (e *RequestError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Method)
-	b.WriteByte(' ')
-	b.WriteString(e.URL)
-	b.WriteString(": ")
+	if !e.wrapped {
+		b.WriteString(e.Method)
+		b.WriteByte(' ')
+		b.WriteString(e.URL)
+		b.WriteString(": ")
+	}
 	if e.Err != nil {
 		b.WriteString(e.Err.Error())
 	} else {
@@ -222,7 +230,9 @@ func ParseAPIError(resp *http.Response) *APIError {
 		method, u = resp.Request.Method, redactURL(resp.Request.URL)
 		safe = isIdempotentMethod(method) || resp.Request.Header.Get(DefaultIdempotencyKeyHeader) != ""
 	}
-	e := newAPIError(resp, method, u, DefaultRequestIDHeaders)
+	head, err := readErrorHead(resp.Body)
+	finishErrorBody(resp.Body, err)
+	e := newAPIError(resp, head, err, method, u, DefaultRequestIDHeaders)
 	e.Attempts = 1
 	ra, hasRA := retryAfter(resp.Header, systemClock{}.Now())
 	e.RetryAfter, e.hasRetryAfter = ra, hasRA
@@ -231,15 +241,26 @@ func ParseAPIError(resp *http.Response) *APIError {
 	return e
 }
 
-// newAPIError reads the bounded start of resp's body, drains and closes the
-// rest, and describes the response as an error.
-func newAPIError(resp *http.Response, method, redactedURL string, requestIDHeaders []string) *APIError {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxErrorBody+1))
-	if err == nil {
-		discard(resp.Body)
-	} else {
-		resp.Body.Close()
+// readErrorHead reads the start of an error response's body: up to
+// MaxErrorBody bytes, and one more to tell that there was more.
+func readErrorHead(body io.Reader) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(body, MaxErrorBody+1))
+}
+
+// finishErrorBody drains what is left of an error body after its head was
+// read, so the connection can be reused, and closes it; a body whose read
+// failed is only closed.
+func finishErrorBody(body io.ReadCloser, readErr error) {
+	if readErr != nil {
+		body.Close()
+		return
 	}
+	discard(body)
+}
+
+// newAPIError describes an error response from the head of its body (as
+// readErrorHead read it, with the error the read ended with, if any).
+func newAPIError(resp *http.Response, body []byte, err error, method, redactedURL string, requestIDHeaders []string) *APIError {
 	if !resp.Uncompressed && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
 		body = gunzip(body)
 	}
