@@ -74,8 +74,8 @@ func (r *Rule) UnmarshalText(b []byte) error {
 }
 
 // defaultStatusRules is the service documents' status table (the "Status
-// Codes" pages in shared/seeds) turned into code. Each row quotes the
-// documents' reason; statuses not listed fall to the class rules in
+// Codes" pages quoted in docs/status-codes.md) turned into code. Each row
+// quotes the documents' reason; statuses not listed fall to the class rules in
 // DefaultPolicy (other 4xx fail, other 5xx retry if idempotent) and 1xx–3xx
 // are never retried: they are not failures.
 var defaultStatusRules = map[int]Rule{
