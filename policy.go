@@ -74,8 +74,8 @@ func (r *Rule) UnmarshalText(b []byte) error {
 }
 
 // defaultStatusRules is the service documents' status table (the "Status
-// Codes" pages in shared/seeds) turned into code. Each row quotes the
-// documents' reason; statuses not listed fall to the class rules in
+// Codes" pages quoted in docs/status-codes.md) turned into code. Each row
+// quotes the documents' reason; statuses not listed fall to the class rules in
 // DefaultPolicy (other 4xx fail, other 5xx retry if idempotent) and 1xx–3xx
 // are never retried: they are not failures.
 var defaultStatusRules = map[int]Rule{
@@ -195,11 +195,24 @@ const (
 	DefaultIdempotencyKeyHeader = "Idempotency-Key"
 )
 
-// DefaultPolicy returns the service documents' table: 408 and 429 are
-// repeated for any method, 413 and 503 only when the server sends
-// Retry-After, other 5xx only for requests that are safe to repeat, every
-// other 4xx and 501/505 fail at once. See the table in policy.go and the
-// README.
+// DefaultPolicy returns the service documents' table as a Policy, with the
+// documented defaults (4 attempts, backoff from 100ms to 5s):
+//
+//	status or error                   rule                     repeated
+//	408, 429                          RuleRetry                any method
+//	413, 503                          RuleRetryWithRetryAfter  any method, only with Retry-After
+//	500, 502, 504, other 5xx          RuleRetryIdempotent      idempotent requests only
+//	501, 505, 4xx not named above     RuleFail                 never (401: see WithCredentialRefresh)
+//	DNS, dial, connection refused     RuleRetry                any method: nothing was sent
+//	reset, EOF, AttemptTimeout        RuleRetryIdempotent      idempotent requests only
+//	TLS verification, redirect loop   RuleFail                 never
+//
+// Statuses below 400 are answers, not failures: never repeated. Idempotent
+// means an idempotent method (RFC 9110 §9.2.2), the IdempotencyKeyHeader, or
+// ContextIdempotent. A valid Retry-After sets the wait before a repeat; one
+// longer than MaxRetryAfter ends the call instead. docs/status-codes.md
+// quotes, code by code, what the documents say; ExampleDefaultPolicy prints
+// the table from the code.
 func DefaultPolicy() Policy {
 	return Policy{
 		MaxAttempts:          DefaultMaxAttempts,

@@ -48,7 +48,7 @@ func TestStatusOverride(t *testing.T) {
 // TestDefaultTable sends every status code the service documents list, with
 // an idempotent and a non-idempotent method, to a server that always answers
 // it, and checks how many attempts the server saw. Each row is the
-// documents' sentence for that code (shared/seeds) as DESIGN.md reads it.
+// documents' sentence for that code; docs/status-codes.md quotes them all.
 func TestDefaultTable(t *testing.T) {
 	const all = resilienthttp.DefaultMaxAttempts
 	type row struct {
