@@ -15,11 +15,20 @@ func TestMain(m *testing.M) {
 
 // fakeClock stands in for time in the client's waits: Sleep returns at once,
 // records what was asked and moves Now forward, so a test runs the real retry
-// loop against a real server and asserts the waits without waiting.
+// loop against a real server and asserts the waits without waiting. Its
+// timers (AttemptTimeout) fire when its time passes them.
 type fakeClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	sleeps []time.Duration
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	d    time.Duration
+	at   time.Time
+	f    func()
+	done bool
 }
 
 func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
@@ -33,11 +42,53 @@ func (f *fakeClock) Now() time.Time {
 func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	f.mu.Lock()
 	f.sleeps = append(f.sleeps, d)
+	f.mu.Unlock()
+	f.Advance(d)
+	return ctx.Err()
+}
+
+// Advance moves the clock forward by d and fires the timers it passes.
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
 	if d > 0 {
 		f.now = f.now.Add(d)
 	}
+	var due []func()
+	for _, t := range f.timers {
+		if !t.done && !t.at.After(f.now) {
+			t.done = true
+			due = append(due, t.f)
+		}
+	}
 	f.mu.Unlock()
-	return ctx.Err()
+	for _, fn := range due {
+		fn()
+	}
+}
+
+func (f *fakeClock) AfterFunc(d time.Duration, fn func()) (stop func() bool) {
+	f.mu.Lock()
+	t := &fakeTimer{d: d, at: f.now.Add(d), f: fn}
+	f.timers = append(f.timers, t)
+	f.mu.Unlock()
+	return func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		stopped := !t.done
+		t.done = true
+		return stopped
+	}
+}
+
+// Timers returns the durations of the timers started on the clock.
+func (f *fakeClock) Timers() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ds []time.Duration
+	for _, t := range f.timers {
+		ds = append(ds, t.d)
+	}
+	return ds
 }
 
 func (f *fakeClock) Sleeps() []time.Duration {

@@ -123,9 +123,9 @@ func (t attemptTransport) send(req *http.Request) (*http.Response, error) {
 	// response headers: reading the body is the caller's business, under
 	// the caller's context.
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(cl.p.AttemptTimeout, func() { cancel(ErrAttemptTimeout) })
+	stop := afterFunc(t.c.clock, cl.p.AttemptTimeout, func() { cancel(ErrAttemptTimeout) })
 	resp, err := t.c.base.RoundTrip(req.WithContext(ctx))
-	if !timer.Stop() {
+	if !stop() {
 		if err == nil {
 			resp.Body.Close()
 		}

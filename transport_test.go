@@ -4,8 +4,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,18 +15,44 @@ import (
 	"github.com/resilienthttp/resilienthttp/servicetest"
 )
 
+// AttemptTimeout is timed on the client's Clock: a test (or an SDK's own
+// fake time) steps through a one-minute bound without waiting a minute. A
+// timed-out GET is repeated; a timed-out POST is not.
 func TestAttemptTimeoutIsRetriedForGET(t *testing.T) {
-	srv := servicetest.NewServer(t)
-	srv.Script("/slow", servicetest.Step{Delay: time.Minute}, servicetest.Step{Status: 200})
-	c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{AttemptTimeout: 20 * time.Millisecond}))
-	resp, err := do(t, c, http.MethodGet, srv.URL+"/slow", nil)
-	if err != nil || resp.StatusCode != 200 || srv.Attempts("/slow") != 2 {
-		t.Fatalf("got %v, %v after %d attempts, want 200 after 2", resp, err, srv.Attempts("/slow"))
+	arrived := make(chan struct{}, 1)
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // so that net/http notices the client leaving
+		if n.Add(1) == 1 || r.Method == http.MethodPost {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done() // hang until the client gives the attempt up
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	c, clk := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{AttemptTimeout: time.Minute}))
+	advanceOnArrival := func() {
+		go func() {
+			<-arrived
+			clk.Advance(time.Minute)
+		}()
 	}
-	srv.Script("/slowpost", servicetest.Step{Delay: time.Minute})
+	advanceOnArrival()
+	resp, err := do(t, c, http.MethodGet, srv.URL+"/slow", nil)
+	if err != nil || resp.StatusCode != 200 || n.Load() != 2 {
+		t.Fatalf("got %v, %v after %d attempts, want 200 after 2", resp, err, n.Load())
+	}
+	if got := clk.Timers(); len(got) != 2 || got[0] != time.Minute {
+		t.Errorf("timers on the client's clock: %v, want one of 1m per attempt", got)
+	}
+	advanceOnArrival()
 	_, err = do(t, c, http.MethodPost, srv.URL+"/slowpost", strings.NewReader("x"))
-	if !errors.Is(err, resilienthttp.ErrAttemptTimeout) || srv.Attempts("/slowpost") != 1 {
-		t.Fatalf("POST: %v after %d attempts, want ErrAttemptTimeout after 1", err, srv.Attempts("/slowpost"))
+	if !errors.Is(err, resilienthttp.ErrAttemptTimeout) || n.Load() != 3 {
+		t.Fatalf("POST: %v after %d attempts, want ErrAttemptTimeout after 1", err, n.Load()-2)
 	}
 }
 
@@ -32,12 +60,13 @@ func TestAttemptTimeoutDoesNotCutTheBody(t *testing.T) {
 	srv := servicetest.NewServer(t)
 	body := strings.Repeat("x", 1<<20)
 	srv.Script("/big", servicetest.Step{Body: body})
-	c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{AttemptTimeout: time.Minute}))
+	c, clk := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{AttemptTimeout: time.Minute}))
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/big", nil)
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	clk.Advance(time.Hour) // the bound ended with the headers: nothing left to fire
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil || len(b) != len(body) {

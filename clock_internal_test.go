@@ -1,0 +1,48 @@
+package resilienthttp
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// sleepOnlyClock is a Clock without timers of its own: its Sleep returns
+// when the test releases it, or when its context is done.
+type sleepOnlyClock struct {
+	systemClock // Now only; AfterFunc is hidden below
+	release     chan struct{}
+	asked       chan time.Duration
+}
+
+func (c *sleepOnlyClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.asked <- d
+	select {
+	case <-c.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// A Clock with only Now and Sleep still times AttemptTimeout: a goroutine
+// sleeps on it, and stop ends that goroutine whether or not it fired.
+func TestAfterFuncOnAClockWithoutTimers(t *testing.T) {
+	clk := &sleepOnlyClock{release: make(chan struct{}), asked: make(chan time.Duration, 1)}
+	var c Clock = struct{ Clock }{clk} // hides systemClock's AfterFunc
+	var fired atomic.Bool
+	stop := afterFunc(c, time.Minute, func() { fired.Store(true) })
+	if d := <-clk.asked; d != time.Minute {
+		t.Fatalf("slept %v, want 1m", d)
+	}
+	if !stop() || fired.Load() {
+		t.Fatalf("stop before the time: stopped %v, fired %v; want true, false", !fired.Load(), fired.Load())
+	}
+
+	stop = afterFunc(c, time.Second, func() { fired.Store(true) })
+	<-clk.asked
+	clk.release <- struct{}{}
+	if stop() || !fired.Load() {
+		t.Fatalf("stop after the time: fired %v, want the function run and stop to say so", fired.Load())
+	}
+}
