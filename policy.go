@@ -139,6 +139,8 @@ var defaultStatusRules = map[int]Rule{
 // Not every non-zero value is valid: Validate reports the fields a Policy
 // gets wrong (a negative count or duration, a rule for a status code that
 // is never a failure, an unknown Rule, a malformed header name).
+// UnmarshalJSON checks what it decodes the same way, and also rejects keys
+// it does not know, so a policy shipped as JSON that decodes is valid.
 type Policy struct {
 	// MaxAttempts is the number of attempts per call, the first included.
 	// Zero means 4; 1 turns retries off.
@@ -231,20 +233,27 @@ func RFC9110Policy() Policy {
 
 // ErrInvalidPolicy is the sentinel for a Policy that breaks one of
 // Validate's rules: errors.Is(err, ErrInvalidPolicy) holds for every error
-// Validate returns and for the error of a call made with an invalid Policy.
+// Validate returns, for every error UnmarshalJSON returns except a document
+// that is not JSON at all (a *json.SyntaxError), and for the error of a call
+// made with an invalid Policy.
 var ErrInvalidPolicy = errors.New("resilienthttp: invalid policy")
 
-// PolicyError reports one rule a Policy breaks. Validate returns one per
-// broken rule, joined with errors.Join: use errors.As to get
+// PolicyError reports one rule a Policy breaks. Validate and UnmarshalJSON
+// return one per broken rule, joined with errors.Join: use errors.As to get
 // the first, or errors.Is(err, ErrInvalidPolicy) to test for any. Its
 // message never names an unexported type.
 type PolicyError struct {
 	// Field names what is wrong: the Go field name ("MaxAttempts",
-	// "Statuses[700]").
+	// "Statuses[700]") in errors from Validate, the JSON key
+	// ("max_attempts", `statuses."700"`) in errors from UnmarshalJSON; an
+	// unknown key is quoted (`"max_atempts"`). It is empty when the problem
+	// is the whole document (not a JSON object).
 	Field string
-	// Value is the offending value, as its String method writes it
-	// (durations, rules), a number, or a quoted string. It is empty when
-	// the problem is Field itself (a status code out of range).
+	// Value is the offending value: from Validate, as its String method
+	// writes it (durations, rules), a number, or a quoted string; from
+	// UnmarshalJSON, the JSON text as written, cut short if long. It is
+	// empty when the problem is Field itself (an unknown key, a status code
+	// out of range).
 	Value string
 	// Reason says what the value must be instead.
 	Reason string
@@ -287,8 +296,8 @@ func (p Policy) Validate() error {
 }
 
 // naming says how a PolicyError names a field and shows its value. The zero
-// naming uses Go field names and Go values (Validate); a decoder can fill it
-// with the keys and the text it decoded.
+// naming uses Go field names and Go values (Validate); UnmarshalJSON fills
+// it with the JSON keys and the JSON text it decoded.
 type naming struct {
 	keys map[string]string // Go field ("MaxDelay", "Statuses[700]") → JSON key
 	raw  map[string]string // Go field → its value as written in JSON
@@ -370,7 +379,9 @@ func (p Policy) check(n naming) []error {
 	return errs
 }
 
-// unknownRule is the reason for a Rule that is none of the constants.
+// unknownRule is the reason for a Rule that is none of the constants. JSON
+// cannot produce one: a rule name UnmarshalJSON does not know is reported
+// with jsonRuleReason.
 const unknownRule = "must be one of the Rule constants, RuleDefault..RuleRetryWithRetryAfter"
 
 // known reports whether r is one of the declared Rule constants.
