@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,6 +135,12 @@ var defaultStatusRules = map[int]Rule{
 // Every zero field means its documented default, so Policy{} behaves exactly
 // like DefaultPolicy() and Policy{MaxAttempts: 1} is the default table with
 // retries turned off.
+//
+// Not every non-zero value is valid: Validate reports the fields a Policy
+// gets wrong (a negative count or duration, a rule for a status code that
+// is never a failure, an unknown Rule, a malformed header name).
+// UnmarshalJSON checks what it decodes the same way, and also rejects keys
+// it does not know, so a policy shipped as JSON that decodes is valid.
 type Policy struct {
 	// MaxAttempts is the number of attempts per call, the first included.
 	// Zero means 4; 1 turns retries off.
@@ -235,6 +242,178 @@ func RFC9110Policy() Policy {
 	p := DefaultPolicy()
 	p.Statuses = map[int]Rule{http.StatusServiceUnavailable: RuleRetryIdempotent}
 	return p
+}
+
+// ErrInvalidPolicy is the sentinel for a Policy that breaks one of
+// Validate's rules: errors.Is(err, ErrInvalidPolicy) holds for every error
+// Validate returns, for every error UnmarshalJSON returns except a document
+// that is not JSON at all (a *json.SyntaxError), and for the error of a call
+// made with an invalid Policy.
+var ErrInvalidPolicy = errors.New("resilienthttp: invalid policy")
+
+// PolicyError reports one rule a Policy breaks. Validate and UnmarshalJSON
+// return one per broken rule, joined with errors.Join: use errors.As to get
+// the first, or errors.Is(err, ErrInvalidPolicy) to test for any. Its
+// message never names an unexported type.
+type PolicyError struct {
+	// Field names what is wrong: the Go field name ("MaxAttempts",
+	// "Statuses[700]") in errors from Validate, the JSON key
+	// ("max_attempts", `statuses."700"`) in errors from UnmarshalJSON; an
+	// unknown key is quoted (`"max_atempts"`). It is empty when the problem
+	// is the whole document (not a JSON object).
+	Field string
+	// Value is the offending value: from Validate, as its String method
+	// writes it (durations, rules), a number, or a quoted string; from
+	// UnmarshalJSON, the JSON text as written, cut short if long. It is
+	// empty when the problem is Field itself (an unknown key, a status code
+	// out of range).
+	Value string
+	// Reason says what the value must be instead.
+	Reason string
+}
+
+// Error returns "resilienthttp: invalid policy: Field = Value: Reason",
+// leaving out the parts that are empty.
+func (e *PolicyError) Error() string {
+	s := ErrInvalidPolicy.Error() + ": "
+	switch {
+	case e.Field != "" && e.Value != "":
+		s += e.Field + " = " + e.Value + ": "
+	case e.Field != "" || e.Value != "":
+		s += e.Field + e.Value + ": "
+	}
+	return s + e.Reason
+}
+
+// Is reports whether target is ErrInvalidPolicy.
+func (e *PolicyError) Is(target error) bool { return target == ErrInvalidPolicy }
+
+// Validate reports every field of p that breaks a rule, as *PolicyError
+// values joined with errors.Join (so errors.Is(err, ErrInvalidPolicy)
+// holds), or nil if p is valid. The rules: MaxAttempts, BaseDelay,
+// MaxDelay, MaxRetryAfter and AttemptTimeout are not negative (zero means
+// the default); MaxDelay, when it and BaseDelay are both set, is not less
+// than BaseDelay; every key of Statuses is in 400..599 (1xx–3xx are never
+// failures, so a rule for them would mean nothing, and other numbers are
+// not HTTP status codes); every Rule, in Statuses and in ClientErrors,
+// ServerErrors, ConnectErrors and SendErrors, is one of the declared
+// constants RuleDefault..RuleRetryWithRetryAfter; IdempotencyKeyHeader, if
+// set, is a valid header field name (an RFC 9110 token). The zero Policy,
+// DefaultPolicy() and RFC9110Policy() are valid.
+//
+// New and ContextWithPolicy accept any Policy; a call made with an invalid
+// one fails at once, sending nothing, with an error for which
+// errors.Is(err, ErrInvalidPolicy).
+func (p Policy) Validate() error {
+	return errors.Join(p.check(naming{})...)
+}
+
+// naming says how a PolicyError names a field and shows its value. The zero
+// naming uses Go field names and Go values (Validate); UnmarshalJSON fills
+// it with the JSON keys and the JSON text it decoded.
+type naming struct {
+	keys map[string]string // Go field ("MaxDelay", "Statuses[700]") → JSON key
+	raw  map[string]string // Go field → its value as written in JSON
+}
+
+func (n naming) field(id string) string {
+	if k, ok := n.keys[id]; ok {
+		return k
+	}
+	return id
+}
+
+func (n naming) value(id, goValue string) string {
+	if r, ok := n.raw[id]; ok {
+		return r
+	}
+	return goValue
+}
+
+// check returns one *PolicyError per rule p breaks, in field order and, in
+// Statuses, by status code.
+func (p Policy) check(n naming) []error {
+	var errs []error
+	bad := func(id, goValue, reason string) {
+		v := ""
+		if goValue != "" {
+			v = n.value(id, goValue)
+		}
+		errs = append(errs, &PolicyError{Field: n.field(id), Value: v, Reason: reason})
+	}
+	if p.MaxAttempts < 0 {
+		bad("MaxAttempts", strconv.Itoa(p.MaxAttempts), "must not be negative (0 means the default, 4; 1 turns retries off)")
+	}
+	for _, d := range []struct {
+		id  string
+		v   time.Duration
+		def string
+	}{
+		{"BaseDelay", p.BaseDelay, "the default, 100ms"},
+		{"MaxDelay", p.MaxDelay, "the default, 5s"},
+		{"MaxRetryAfter", p.MaxRetryAfter, "the default, 60s"},
+		{"AttemptTimeout", p.AttemptTimeout, "no per-attempt bound"},
+	} {
+		if d.v < 0 {
+			bad(d.id, d.v.String(), "must not be negative (0 means "+d.def+")")
+		}
+	}
+	if p.BaseDelay > 0 && p.MaxDelay > 0 && p.MaxDelay < p.BaseDelay {
+		bad("MaxDelay", p.MaxDelay.String(), "must not be less than "+n.field("BaseDelay")+" ("+n.value("BaseDelay", p.BaseDelay.String())+")")
+	}
+	if h := p.IdempotencyKeyHeader; h != "" && !isToken(h) {
+		bad("IdempotencyKeyHeader", strconv.Quote(h), "must be a header field name: letters, digits and !#$%&'*+-.^_`|~ (RFC 9110 §5.1)")
+	}
+	codes := make([]int, 0, len(p.Statuses))
+	for code := range p.Statuses {
+		codes = append(codes, code)
+	}
+	slices.Sort(codes)
+	for _, code := range codes {
+		id := "Statuses[" + strconv.Itoa(code) + "]"
+		switch {
+		case code < 100 || code > 599:
+			bad(id, "", "not an HTTP status code (100..599); rules apply to 400..599")
+		case code < 400:
+			bad(id, "", strconv.Itoa(code/100)+"xx is never a failure, so a rule for it means nothing; rules apply to 400..599")
+		}
+		if r := p.Statuses[code]; !r.known() {
+			bad(id, r.String(), unknownRule)
+		}
+	}
+	for _, r := range []struct {
+		id string
+		r  Rule
+	}{{"ClientErrors", p.ClientErrors}, {"ServerErrors", p.ServerErrors}, {"ConnectErrors", p.ConnectErrors}, {"SendErrors", p.SendErrors}} {
+		if !r.r.known() {
+			bad(r.id, r.r.String(), unknownRule)
+		}
+	}
+	return errs
+}
+
+// unknownRule is the reason for a Rule that is none of the constants. JSON
+// cannot produce one: a rule name UnmarshalJSON does not know is reported
+// with jsonRuleReason.
+const unknownRule = "must be one of the Rule constants, RuleDefault..RuleRetryWithRetryAfter"
+
+// known reports whether r is one of the declared Rule constants.
+func (r Rule) known() bool { return r >= RuleDefault && r <= RuleRetryWithRetryAfter }
+
+// isToken reports whether s is an RFC 9110 §5.6.2 token, the syntax of a
+// header field name: one or more tchar.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // withDefaults returns p with every zero field replaced by its default, so

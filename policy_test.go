@@ -250,3 +250,115 @@ func TestTransportErrors(t *testing.T) {
 		}
 	})
 }
+
+// checkInvalidPolicy fails t unless err reports an invalid policy: it
+// satisfies errors.Is(err, ErrInvalidPolicy), one of its *PolicyError values
+// has Field field, its message names field, and it names no Go type.
+func checkInvalidPolicy(t *testing.T, err error, field string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want one naming %s", field)
+	}
+	if !errors.Is(err, resilienthttp.ErrInvalidPolicy) {
+		t.Errorf("errors.Is(%v, ErrInvalidPolicy) = false", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, field) {
+		t.Errorf("error %q does not name %s", msg, field)
+	}
+	for _, leak := range []string{"policyJSON", "resilienthttp.", "map[", "jsonDuration"} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("error %q names a Go type (%s)", msg, leak)
+		}
+	}
+	var fields []string
+	for _, pe := range policyErrors(err) {
+		if pe.Field == field {
+			return
+		}
+		fields = append(fields, pe.Field)
+	}
+	t.Errorf("no *PolicyError with Field %s; fields %q", field, fields)
+}
+
+// policyErrors returns the *PolicyError values in err's tree.
+func policyErrors(err error) []*resilienthttp.PolicyError {
+	switch e := err.(type) {
+	case *resilienthttp.PolicyError:
+		return []*resilienthttp.PolicyError{e}
+	case interface{ Unwrap() []error }:
+		var out []*resilienthttp.PolicyError
+		for _, e := range e.Unwrap() {
+			out = append(out, policyErrors(e)...)
+		}
+		return out
+	}
+	return nil
+}
+
+func TestPolicyValidateRejects(t *testing.T) {
+	rules := func(code int, r resilienthttp.Rule) map[int]resilienthttp.Rule {
+		return map[int]resilienthttp.Rule{code: r}
+	}
+	retry := resilienthttp.RuleRetry
+	for _, tc := range []struct {
+		name   string
+		p      resilienthttp.Policy
+		fields []string
+	}{
+		{"negative MaxAttempts", resilienthttp.Policy{MaxAttempts: -1}, []string{"MaxAttempts"}},
+		{"negative BaseDelay", resilienthttp.Policy{BaseDelay: -time.Nanosecond}, []string{"BaseDelay"}},
+		{"negative MaxDelay", resilienthttp.Policy{MaxDelay: -time.Second}, []string{"MaxDelay"}},
+		{"negative MaxRetryAfter", resilienthttp.Policy{MaxRetryAfter: -time.Second}, []string{"MaxRetryAfter"}},
+		{"negative AttemptTimeout", resilienthttp.Policy{AttemptTimeout: -time.Second}, []string{"AttemptTimeout"}},
+		{"MaxDelay below BaseDelay", resilienthttp.Policy{BaseDelay: 2 * time.Second, MaxDelay: time.Second}, []string{"MaxDelay"}},
+		{"status 700", resilienthttp.Policy{Statuses: rules(700, retry)}, []string{"Statuses[700]"}},
+		{"status 600", resilienthttp.Policy{Statuses: rules(600, retry)}, []string{"Statuses[600]"}},
+		{"status 99", resilienthttp.Policy{Statuses: rules(99, retry)}, []string{"Statuses[99]"}},
+		{"status 0", resilienthttp.Policy{Statuses: rules(0, retry)}, []string{"Statuses[0]"}},
+		{"status -1", resilienthttp.Policy{Statuses: rules(-1, retry)}, []string{"Statuses[-1]"}},
+		{"status 100", resilienthttp.Policy{Statuses: rules(100, retry)}, []string{"Statuses[100]"}},
+		{"status 200", resilienthttp.Policy{Statuses: rules(200, retry)}, []string{"Statuses[200]"}},
+		{"status 399", resilienthttp.Policy{Statuses: rules(399, resilienthttp.RuleFail)}, []string{"Statuses[399]"}},
+		{"status rule unknown", resilienthttp.Policy{Statuses: rules(500, 9)}, []string{"Statuses[500]"}},
+		{"status rule negative", resilienthttp.Policy{Statuses: rules(500, -1)}, []string{"Statuses[500]"}},
+		{"ClientErrors unknown", resilienthttp.Policy{ClientErrors: 5}, []string{"ClientErrors"}},
+		{"ServerErrors unknown", resilienthttp.Policy{ServerErrors: 5}, []string{"ServerErrors"}},
+		{"ConnectErrors unknown", resilienthttp.Policy{ConnectErrors: -1}, []string{"ConnectErrors"}},
+		{"SendErrors unknown", resilienthttp.Policy{SendErrors: 99}, []string{"SendErrors"}},
+		{"header with a space", resilienthttp.Policy{IdempotencyKeyHeader: "Idempotency Key"}, []string{"IdempotencyKeyHeader"}},
+		{"header with a colon", resilienthttp.Policy{IdempotencyKeyHeader: "Idempotency-Key:"}, []string{"IdempotencyKeyHeader"}},
+		{"header not ASCII", resilienthttp.Policy{IdempotencyKeyHeader: "Clé"}, []string{"IdempotencyKeyHeader"}},
+		{"header with a NUL", resilienthttp.Policy{IdempotencyKeyHeader: "Key\x00"}, []string{"IdempotencyKeyHeader"}},
+		{"several at once", resilienthttp.Policy{MaxAttempts: -1, BaseDelay: -1, Statuses: rules(200, retry), SendErrors: 9},
+			[]string{"MaxAttempts", "BaseDelay", "Statuses[200]", "SendErrors"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Validate()
+			for _, f := range tc.fields {
+				checkInvalidPolicy(t, err, f)
+			}
+			if n := len(policyErrors(err)); n != len(tc.fields) {
+				t.Errorf("%d problems reported, want %d: %v", n, len(tc.fields), err)
+			}
+		})
+	}
+}
+
+func TestPolicyValidateAccepts(t *testing.T) {
+	for name, p := range map[string]resilienthttp.Policy{
+		"zero":                     {},
+		"DefaultPolicy":            resilienthttp.DefaultPolicy(),
+		"RFC9110Policy":            resilienthttp.RFC9110Policy(),
+		"retries off":              {MaxAttempts: 1},
+		"BaseDelay above default":  {BaseDelay: 10 * time.Second}, // MaxDelay unset: raised to BaseDelay
+		"MaxDelay equal BaseDelay": {BaseDelay: time.Second, MaxDelay: time.Second},
+		"status bounds":            {Statuses: map[int]resilienthttp.Rule{400: resilienthttp.RuleRetry, 599: resilienthttp.RuleFail, 503: resilienthttp.RuleDefault}},
+		"every rule":               {ClientErrors: resilienthttp.RuleRetryWithRetryAfter, ServerErrors: resilienthttp.RuleRetry, ConnectErrors: resilienthttp.RuleFail, SendErrors: resilienthttp.RuleDefault},
+		"header of every tchar":    {IdempotencyKeyHeader: "!#$%&'*+-.^_`|~09AZaz"},
+	} {
+		if err := p.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
