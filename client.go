@@ -111,7 +111,7 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 // StandardClient returns an *http.Client that sends every request through c,
 // with the same retries, but keeps net/http's contract: a final 404 is a
 // response, not an error. Use it where code expects an *http.Client, such as
-// a generated OpenAPI client.
+// a generated OpenAPI client. Its CloseIdleConnections is c's.
 func (c *Client) StandardClient() *http.Client {
 	return &http.Client{Transport: standardTransport{c}}
 }
@@ -124,8 +124,14 @@ func (c *Client) CloseIdleConnections() {
 	}
 }
 
+// standardTransport is the transport of StandardClient's *http.Client.
 type standardTransport struct{ c *Client }
 
 func (t standardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.c.do(req, true)
 }
+
+// CloseIdleConnections makes http.Client.CloseIdleConnections on
+// StandardClient's client reach the Client's transport; net/http skips a
+// transport without this method.
+func (t standardTransport) CloseIdleConnections() { t.c.CloseIdleConnections() }

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/resilienthttp/resilienthttp"
 	"github.com/resilienthttp/resilienthttp/servicetest"
@@ -90,5 +93,57 @@ func TestErrorNamesWhatHappened(t *testing.T) {
 	}
 	if strings.Contains(msg, "s3cret") || strings.Contains(fmt.Sprintf("%+v %#v", err, err), "s3cret") {
 		t.Errorf("error text carries the token: %q", msg)
+	}
+}
+
+// pollUntil reports whether cond holds within d, checking it every
+// millisecond. It is for effects that arrive on another goroutine with no
+// event to wait on, such as the server noticing a closed connection.
+func pollUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}
+
+// After a brownout, the *http.Client from StandardClient closes the client's
+// idle connections when asked, as net/http's own clients do.
+func TestStandardClientCloseIdleConnections(t *testing.T) {
+	srv := servicetest.NewServer(t, servicetest.WithFailureRatio(0.3, []int{500, 502, 503, 504}, 7))
+	c, _ := newClient(t)
+	sc := c.StandardClient()
+	const goroutines, calls = 16, 200
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < calls; i += goroutines {
+				resp, err := sc.Get(srv.URL + "/p" + strconv.Itoa(i%5))
+				if err != nil {
+					if !errors.Is(err, resilienthttp.ErrCircuitOpen) {
+						t.Error(err)
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	open := srv.ConnsOpen()
+	if open == 0 {
+		t.Fatal("no connection open after the calls: nothing to close")
+	}
+	sc.CloseIdleConnections()
+	if !pollUntil(5*time.Second, func() bool { return srv.ConnsOpen() == 0 }) {
+		t.Fatalf("%d of %d connections still open 5s after CloseIdleConnections, want 0", srv.ConnsOpen(), open)
 	}
 }
