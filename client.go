@@ -60,7 +60,9 @@ func New(opts ...Option) *Client {
 		budget:      &RetryBudget{},
 	}
 	for _, opt := range opts {
-		opt(c)
+		if opt != nil {
+			opt(c)
+		}
 	}
 	c.policy = c.policy.withDefaults()
 	if c.breaker != nil {
