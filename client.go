@@ -14,6 +14,7 @@ import (
 	randv2 "math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -22,7 +23,18 @@ import (
 // Client sends requests with the retries its Policy allows. It is safe for
 // concurrent use; create one per service (or per SDK) and reuse it, so its
 // connection pool is reused.
+//
+// The zero Client (var c Client, or new(Client)) is ready to use and behaves
+// as New() with no options: it takes its defaults on first use, by Do or by
+// a request through StandardClient's client. A Client must not be copied
+// after first use.
 type Client struct {
+	// ready is set once the fields below are: by New, or by setupOnce on a
+	// zero Client's first use. Checking it is the only cost the zero
+	// Client adds to a call.
+	ready     atomic.Bool
+	setupOnce sync.Once
+
 	policy        Policy // defaults applied
 	base          http.RoundTripper
 	clock         Clock
@@ -49,16 +61,23 @@ type Client struct {
 
 // New returns a Client with the default policy and the given options.
 func New(opts ...Option) *Client {
-	c := &Client{
-		policy:      DefaultPolicy(),
-		clock:       systemClock{},
-		rnd:         randv2.Float64,
-		maxBuffered: DefaultMaxBufferedBody,
-		requestIDs:  DefaultRequestIDHeaders,
-		limiter:     &LimiterSettings{},
-		breaker:     &BreakerSettings{},
-		budget:      &RetryBudget{},
-	}
+	c := new(Client)
+	c.setup(opts)
+	return c
+}
+
+// setup gives c its defaults, applies opts, builds the retry loop and marks
+// c ready. It runs once per Client, before any other goroutine sees the
+// fields it sets.
+func (c *Client) setup(opts []Option) {
+	c.policy = DefaultPolicy()
+	c.clock = systemClock{}
+	c.rnd = randv2.Float64
+	c.maxBuffered = DefaultMaxBufferedBody
+	c.requestIDs = DefaultRequestIDHeaders
+	c.limiter = &LimiterSettings{}
+	c.breaker = &BreakerSettings{}
+	c.budget = &RetryBudget{}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(c)
@@ -95,7 +114,21 @@ func New(opts ...Option) *Client {
 		PrepareRetry: c.prepare,
 		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err },
 	}
-	return c
+	c.ready.Store(true)
+}
+
+// setupZero makes a zero Client ready on its first use. On a ready Client
+// it is one atomic load.
+func (c *Client) setupZero() {
+	if !c.ready.Load() {
+		c.setupZeroSlow()
+	}
+}
+
+// setupZeroSlow is apart from setupZero so that the closure is built only
+// on the slow path.
+func (c *Client) setupZeroSlow() {
+	c.setupOnce.Do(func() { c.setup(nil) })
 }
 
 // Do sends req, repeating it as the policy allows, and returns the final
@@ -107,6 +140,7 @@ func New(opts ...Option) *Client {
 // As with http.Client.Do, the request body is closed, even on errors, and
 // the caller must close the returned response's body.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	c.setupZero()
 	return c.do(req, false)
 }
 
@@ -119,8 +153,12 @@ func (c *Client) StandardClient() *http.Client {
 }
 
 // CloseIdleConnections closes the idle connections of the client's
-// transport, if it has any. The client itself never does so.
+// transport, if it has any. The client itself never does so. On a zero
+// Client not yet used it does nothing.
 func (c *Client) CloseIdleConnections() {
+	if !c.ready.Load() {
+		return
+	}
 	if ci, ok := c.base.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
@@ -130,6 +168,7 @@ func (c *Client) CloseIdleConnections() {
 type standardTransport struct{ c *Client }
 
 func (t standardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.c.setupZero()
 	return t.c.do(req, true)
 }
 

@@ -147,3 +147,98 @@ func TestStandardClientCloseIdleConnections(t *testing.T) {
 		t.Fatalf("%d of %d connections still open 5s after CloseIdleConnections, want 0", srv.ConnsOpen(), open)
 	}
 }
+
+// The zero Client, declared or from new, is ready to use: it retries a 503
+// that carries Retry-After as New() does, through Do and StandardClient,
+// waiting at least as long as asked. The calls run at once, since each waits
+// a real second: the zero Client has the system clock.
+func TestZeroClientWorksLikeNew(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	type call struct {
+		name     string
+		c        *resilienthttp.Client
+		standard bool // through StandardClient
+		status   int
+		err      error
+	}
+	var cases []call
+	for _, cc := range []struct {
+		name string
+		make func() *resilienthttp.Client
+	}{
+		{"New()", func() *resilienthttp.Client { return resilienthttp.New() }},
+		{"var Client", func() *resilienthttp.Client { var c resilienthttp.Client; return &c }},
+		{"new(Client)", func() *resilienthttp.Client { return new(resilienthttp.Client) }},
+	} {
+		for _, via := range []string{"Do", "StandardClient"} {
+			c := cc.make()
+			t.Cleanup(c.CloseIdleConnections)
+			cases = append(cases, call{name: cc.name + "/" + via, c: c, standard: via == "StandardClient"})
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range cases {
+		cs := &cases[i]
+		path := "/busy/" + strconv.Itoa(i)
+		srv.Script(path, servicetest.Step{Status: 503, RetryAfter: "1"}, servicetest.Step{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+			var resp *http.Response
+			if cs.standard {
+				resp, cs.err = cs.c.StandardClient().Do(req)
+			} else {
+				resp, cs.err = cs.c.Do(req)
+			}
+			if resp != nil {
+				cs.status = resp.StatusCode
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	reqs := srv.Requests()
+	for i, cs := range cases {
+		t.Run(cs.name, func(t *testing.T) {
+			var times []time.Time
+			for _, r := range reqs {
+				if r.Path == "/busy/"+strconv.Itoa(i) {
+					times = append(times, r.Time)
+				}
+			}
+			if cs.err != nil || cs.status != 200 || len(times) != 2 {
+				t.Fatalf("got %d, %v after %d attempts; want 200 after 2", cs.status, cs.err, len(times))
+			}
+			if gap := times[1].Sub(times[0]); gap < time.Second {
+				t.Errorf("retried after %v, want at least the 1s Retry-After asked", gap)
+			}
+		})
+	}
+}
+
+// The first calls on a zero Client may come from many goroutines at once;
+// it is initialised once (the race detector checks how).
+func TestZeroClientConcurrentFirstUse(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	c := new(resilienthttp.Client)
+	t.Cleanup(c.CloseIdleConnections)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	if srv.Total() != 16 {
+		t.Errorf("server saw %d requests, want 16", srv.Total())
+	}
+}
