@@ -93,11 +93,7 @@ func (c *Client) setup(opts []Option) {
 		c.budget = &b
 	}
 	if c.base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// net/http keeps 2 idle connections per host; a service SDK's
-		// concurrent callers would then open and close connections all day.
-		t.MaxIdleConnsPerHost = t.MaxIdleConns
-		c.base = t
+		c.base = defaultTransport()
 	}
 	c.loop = &retryablehttp.Client{
 		// The loop's http.Client sees a transport without
@@ -115,6 +111,22 @@ func (c *Client) setup(opts []Option) {
 		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err },
 	}
 	c.ready.Store(true)
+}
+
+// defaultTransport returns the transport of a Client without WithTransport:
+// its own clone of http.DefaultTransport, or, if an application or a test has
+// replaced http.DefaultTransport with another RoundTripper (a tracing
+// wrapper, a test double), that RoundTripper as is, which cannot be cloned.
+func defaultTransport() http.RoundTripper {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t = t.Clone()
+	// net/http keeps 2 idle connections per host; a service SDK's
+	// concurrent callers would then open and close connections all day.
+	t.MaxIdleConnsPerHost = t.MaxIdleConns
+	return t
 }
 
 // setupZero makes a zero Client ready on its first use. On a ready Client

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,6 +146,52 @@ func TestStandardClientCloseIdleConnections(t *testing.T) {
 	sc.CloseIdleConnections()
 	if !pollUntil(5*time.Second, func() bool { return srv.ConnsOpen() == 0 }) {
 		t.Fatalf("%d of %d connections still open 5s after CloseIdleConnections, want 0", srv.ConnsOpen(), open)
+	}
+}
+
+// countingTransport stands in for a RoundTripper an application put in
+// http.DefaultTransport (a tracing or metrics wrapper).
+type countingTransport struct {
+	rt *http.Transport
+	n  atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.rt.RoundTrip(req)
+}
+
+func (c *countingTransport) CloseIdleConnections() { c.rt.CloseIdleConnections() }
+
+// An application or a test may replace http.DefaultTransport with any
+// RoundTripper; the client then sends through it instead of panicking.
+// Not parallel: it changes a global.
+func TestReplacedDefaultTransport(t *testing.T) {
+	orig := http.DefaultTransport
+	wrapper := &countingTransport{rt: orig.(*http.Transport).Clone()}
+	http.DefaultTransport = wrapper
+	t.Cleanup(func() {
+		http.DefaultTransport = orig
+		wrapper.rt.CloseIdleConnections()
+	})
+	srv := servicetest.NewServer(t)
+	srv.Script("/flaky", servicetest.Statuses(502, 200)...)
+
+	c, _ := newClient(t) // New must not panic
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/flaky", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := wrapper.n.Load(); got != 2 || srv.Total() != 2 {
+		t.Fatalf("replaced DefaultTransport carried %d of %d attempts, want 2 of 2", got, srv.Total())
+	}
+
+	var zero resilienthttp.Client // initialised on first use, from the same default
+	t.Cleanup(zero.CloseIdleConnections)
+	if _, err := do(t, &zero, http.MethodGet, srv.URL+"/ok", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := wrapper.n.Load(); got != 3 {
+		t.Fatalf("replaced DefaultTransport carried %d attempts after the zero Client's call, want 3", got)
 	}
 }
 

@@ -21,7 +21,11 @@ func WithPolicy(p Policy) Option { return func(c *Client) { c.policy = p } }
 
 // WithTransport sets the RoundTripper that carries each attempt. The default
 // is a clone of http.DefaultTransport, owned by the client, that keeps up to
-// 100 idle connections per host instead of 2. Nil means the default.
+// 100 idle connections per host instead of 2; if http.DefaultTransport has
+// been replaced by a RoundTripper that is not an *http.Transport, the default
+// is that RoundTripper itself, shared and unchanged (CloseIdleConnections
+// then reaches it, if it has the method). The default is taken when New runs,
+// or on a zero Client's first use. Nil means the default.
 func WithTransport(rt http.RoundTripper) Option { return func(c *Client) { c.base = rt } }
 
 // WithClock sets the source of time for waits between attempts, and for the
