@@ -13,6 +13,7 @@ import (
 	"math"
 	randv2 "math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,7 @@ func (c *Client) setup(opts []Option) {
 	c.clock = systemClock{}
 	c.rnd = randv2.Float64
 	c.maxBuffered = DefaultMaxBufferedBody
-	c.requestIDs = DefaultRequestIDHeaders
+	c.requestIDs = slices.Clone(DefaultRequestIDHeaders)
 	c.limiter = &LimiterSettings{}
 	c.breaker = &BreakerSettings{}
 	c.budget = &RetryBudget{}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -288,4 +289,35 @@ func TestZeroClientConcurrentFirstUse(t *testing.T) {
 	if srv.Total() != 16 {
 		t.Errorf("server saw %d requests, want 16", srv.Total())
 	}
+}
+
+// A client keeps its own copy of the request-id header names: changing the
+// caller's slice, or DefaultRequestIDHeaders, after New changes nothing.
+// Not parallel: it changes a global.
+func TestRequestIDHeadersAreCopied(t *testing.T) {
+	header := http.Header{"X-Request-Id": {"from-request-id"}, "X-Trace": {"from-trace"}, "X-Other": {"from-other"}}
+	requestID := func(t *testing.T, c *resilienthttp.Client) string {
+		t.Helper()
+		srv := servicetest.NewServer(t)
+		srv.Script("/id", servicetest.Step{Status: 404, Header: header})
+		_, err := do(t, c, http.MethodGet, srv.URL+"/id", nil)
+		return asAPIError(t, err).RequestID
+	}
+	t.Run("WithRequestIDHeaders", func(t *testing.T) {
+		names := []string{"X-Trace"}
+		c, _ := newClient(t, resilienthttp.WithRequestIDHeaders(names...))
+		names[0] = "X-Other"
+		if got := requestID(t, c); got != "from-trace" {
+			t.Errorf("RequestID = %q, want %q from X-Trace", got, "from-trace")
+		}
+	})
+	t.Run("DefaultRequestIDHeaders", func(t *testing.T) {
+		saved := slices.Clone(resilienthttp.DefaultRequestIDHeaders)
+		t.Cleanup(func() { copy(resilienthttp.DefaultRequestIDHeaders, saved) })
+		c, _ := newClient(t)
+		resilienthttp.DefaultRequestIDHeaders[0] = "X-Other"
+		if got := requestID(t, c); got != "from-request-id" {
+			t.Errorf("RequestID = %q, want %q from X-Request-Id", got, "from-request-id")
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	randv2 "math/rand/v2"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -116,8 +117,10 @@ func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.logger = l }
 func WithRetryHook(fn func(RetryEvent)) Option { return func(c *Client) { c.onRetry = fn } }
 
 // WithRequestIDHeaders sets the response headers read, in order, for
-// APIError.RequestID. The default is DefaultRequestIDHeaders.
+// APIError.RequestID; with no names, none is read. The default is
+// DefaultRequestIDHeaders. The client keeps its own copy of names.
 func WithRequestIDHeaders(names ...string) Option {
+	names = slices.Clone(names)
 	return func(c *Client) { c.requestIDs = names }
 }
 
