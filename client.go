@@ -13,7 +13,9 @@ import (
 	"math"
 	randv2 "math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -22,7 +24,18 @@ import (
 // Client sends requests with the retries its Policy allows. It is safe for
 // concurrent use; create one per service (or per SDK) and reuse it, so its
 // connection pool is reused.
+//
+// The zero Client (var c Client, or new(Client)) is ready to use and behaves
+// as New() with no options: it takes its defaults on first use, by Do or by
+// a request through StandardClient's client. A Client must not be copied
+// after first use.
 type Client struct {
+	// ready is set once the fields below are: by New, or by setupOnce on a
+	// zero Client's first use. Checking it is the only cost the zero
+	// Client adds to a call.
+	ready     atomic.Bool
+	setupOnce sync.Once
+
 	policy        Policy // defaults applied
 	base          http.RoundTripper
 	clock         Clock
@@ -49,18 +62,27 @@ type Client struct {
 
 // New returns a Client with the default policy and the given options.
 func New(opts ...Option) *Client {
-	c := &Client{
-		policy:      DefaultPolicy(),
-		clock:       systemClock{},
-		rnd:         randv2.Float64,
-		maxBuffered: DefaultMaxBufferedBody,
-		requestIDs:  DefaultRequestIDHeaders,
-		limiter:     &LimiterSettings{},
-		breaker:     &BreakerSettings{},
-		budget:      &RetryBudget{},
-	}
+	c := new(Client)
+	c.setup(opts)
+	return c
+}
+
+// setup gives c its defaults, applies opts, builds the retry loop and marks
+// c ready. It runs once per Client, before any other goroutine sees the
+// fields it sets.
+func (c *Client) setup(opts []Option) {
+	c.policy = DefaultPolicy()
+	c.clock = systemClock{}
+	c.rnd = randv2.Float64
+	c.maxBuffered = DefaultMaxBufferedBody
+	c.requestIDs = slices.Clone(DefaultRequestIDHeaders)
+	c.limiter = &LimiterSettings{}
+	c.breaker = &BreakerSettings{}
+	c.budget = &RetryBudget{}
 	for _, opt := range opts {
-		opt(c)
+		if opt != nil {
+			opt(c)
+		}
 	}
 	c.policy = c.policy.withDefaults()
 	if c.breaker != nil {
@@ -72,11 +94,7 @@ func New(opts ...Option) *Client {
 		c.budget = &b
 	}
 	if c.base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// net/http keeps 2 idle connections per host; a service SDK's
-		// concurrent callers would then open and close connections all day.
-		t.MaxIdleConnsPerHost = t.MaxIdleConns
-		c.base = t
+		c.base = defaultTransport()
 	}
 	c.loop = &retryablehttp.Client{
 		// The loop's http.Client sees a transport without
@@ -93,7 +111,37 @@ func New(opts ...Option) *Client {
 		PrepareRetry: c.prepare,
 		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) { return resp, err },
 	}
-	return c
+	c.ready.Store(true)
+}
+
+// defaultTransport returns the transport of a Client without WithTransport:
+// its own clone of http.DefaultTransport, or, if an application or a test has
+// replaced http.DefaultTransport with another RoundTripper (a tracing
+// wrapper, a test double), that RoundTripper as is, which cannot be cloned.
+func defaultTransport() http.RoundTripper {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t = t.Clone()
+	// net/http keeps 2 idle connections per host; a service SDK's
+	// concurrent callers would then open and close connections all day.
+	t.MaxIdleConnsPerHost = t.MaxIdleConns
+	return t
+}
+
+// setupZero makes a zero Client ready on its first use. On a ready Client
+// it is one atomic load.
+func (c *Client) setupZero() {
+	if !c.ready.Load() {
+		c.setupZeroSlow()
+	}
+}
+
+// setupZeroSlow is apart from setupZero so that the closure is built only
+// on the slow path.
+func (c *Client) setupZeroSlow() {
+	c.setupOnce.Do(func() { c.setup(nil) })
 }
 
 // Do sends req, repeating it as the policy allows, and returns the final
@@ -105,27 +153,39 @@ func New(opts ...Option) *Client {
 // As with http.Client.Do, the request body is closed, even on errors, and
 // the caller must close the returned response's body.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	c.setupZero()
 	return c.do(req, false)
 }
 
 // StandardClient returns an *http.Client that sends every request through c,
 // with the same retries, but keeps net/http's contract: a final 404 is a
 // response, not an error. Use it where code expects an *http.Client, such as
-// a generated OpenAPI client.
+// a generated OpenAPI client. Its CloseIdleConnections is c's.
 func (c *Client) StandardClient() *http.Client {
 	return &http.Client{Transport: standardTransport{c}}
 }
 
 // CloseIdleConnections closes the idle connections of the client's
-// transport, if it has any. The client itself never does so.
+// transport, if it has any. The client itself never does so. On a zero
+// Client not yet used it does nothing.
 func (c *Client) CloseIdleConnections() {
+	if !c.ready.Load() {
+		return
+	}
 	if ci, ok := c.base.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
 }
 
+// standardTransport is the transport of StandardClient's *http.Client.
 type standardTransport struct{ c *Client }
 
 func (t standardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.c.setupZero()
 	return t.c.do(req, true)
 }
+
+// CloseIdleConnections makes http.Client.CloseIdleConnections on
+// StandardClient's client reach the Client's transport; net/http skips a
+// transport without this method.
+func (t standardTransport) CloseIdleConnections() { t.c.CloseIdleConnections() }

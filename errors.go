@@ -203,7 +203,9 @@ func plural(n int, word string) string {
 
 // DefaultRequestIDHeaders are the response headers read, in order, for
 // APIError.RequestID; the first present wins. WithRequestIDHeaders changes
-// them.
+// them for a client. Each Client copies this list when it is set up (by New,
+// or on a zero Client's first use), so changing it later affects only clients
+// set up afterwards, and ParseAPIError for responses not from a Client.
 var DefaultRequestIDHeaders = []string{"X-Request-Id", "X-Openstack-Request-Id", "X-Amzn-Requestid", "X-Ms-Request-Id"}
 
 // ParseAPIError describes a response with a status of 400 or more as an

@@ -135,8 +135,6 @@ func TestNoDuplicateWrites(t *testing.T) {
 	})
 }
 
-type failOnSecondGet struct{ n int }
-
 func TestRequestBodyEdgeCases(t *testing.T) {
 	t.Run("nil body with GetBody sends no body", func(t *testing.T) {
 		srv := servicetest.NewServer(t)

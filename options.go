@@ -3,11 +3,17 @@ package resilienthttp
 import (
 	"crypto/rand"
 	"log/slog"
+	randv2 "math/rand/v2"
 	"net/http"
+	"slices"
 	"time"
 )
 
 // Option configures a Client.
+//
+// A nil argument to an option that takes a function, an interface or a
+// pointer means that option's default, as if the option had not been given,
+// even after an earlier option set something else; a nil Option is ignored.
 type Option func(*Client)
 
 // WithPolicy sets the retry policy for every call; zero fields of p keep
@@ -16,21 +22,42 @@ func WithPolicy(p Policy) Option { return func(c *Client) { c.policy = p } }
 
 // WithTransport sets the RoundTripper that carries each attempt. The default
 // is a clone of http.DefaultTransport, owned by the client, that keeps up to
-// 100 idle connections per host instead of 2.
+// 100 idle connections per host instead of 2; if http.DefaultTransport has
+// been replaced by a RoundTripper that is not an *http.Transport, the default
+// is that RoundTripper itself, shared and unchanged (CloseIdleConnections
+// then reaches it, if it has the method). The default is taken when New runs,
+// or on a zero Client's first use. Nil means the default.
 func WithTransport(rt http.RoundTripper) Option { return func(c *Client) { c.base = rt } }
 
-// WithClock sets the source of time for waits between attempts. The default
-// is the system clock.
-func WithClock(clk Clock) Option { return func(c *Client) { c.clock = clk } }
+// WithClock sets the source of time for waits between attempts, and for the
+// rate limiter and circuit breakers. The default, and what nil means, is the
+// system clock.
+func WithClock(clk Clock) Option {
+	return func(c *Client) {
+		if clk == nil {
+			clk = systemClock{}
+		}
+		c.clock = clk
+	}
+}
 
 // WithRandom sets the source of jitter: a function returning values in
-// [0, 1), safe for concurrent use. The default is math/rand/v2.Float64.
-func WithRandom(rnd func() float64) Option { return func(c *Client) { c.rnd = rnd } }
+// [0, 1), safe for concurrent use. The default, and what nil means, is
+// math/rand/v2.Float64.
+func WithRandom(rnd func() float64) Option {
+	return func(c *Client) {
+		if rnd == nil {
+			rnd = randv2.Float64
+		}
+		c.rnd = rnd
+	}
+}
 
 // WithPrepareRetry sets a hook called before each retry, after the wait,
 // with the request about to be sent. Its header is the call's own copy, so an
 // SDK can re-sign the request (signatures carry a timestamp) or refresh a
-// token there. An error ends the call with StopPrepareFailed.
+// token there. An error ends the call with StopPrepareFailed. Nil, the
+// default, means no hook.
 func WithPrepareRetry(fn func(*http.Request) error) Option {
 	return func(c *Client) { c.prepareRetry = fn }
 }
@@ -38,7 +65,8 @@ func WithPrepareRetry(fn func(*http.Request) error) Option {
 // WithCredentialRefresh sets a hook that lets a call answered 401 be repeated
 // once: fn gets the request about to be sent (its header is the call's own
 // copy) and must refresh its credentials, which is the modification the
-// documents require before repeating. Without it, 401 fails at once.
+// documents require before repeating. Without it (or with nil), 401 fails at
+// once.
 func WithCredentialRefresh(fn func(*http.Request) error) Option {
 	return func(c *Client) { c.refresh = fn }
 }
@@ -79,17 +107,20 @@ func WithMaxBufferedBody(n int64) Option {
 }
 
 // WithLogger sets where the client logs retries and give-ups, at debug level,
-// with redacted URLs. The default, nil, logs nothing.
+// with redacted URLs, and circuit-breaker state changes, at info and warn
+// level. The default, nil, logs nothing.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.logger = l } }
 
 // WithRetryHook sets a function called before each retry's wait with what
 // happened and what the client decided. It runs on the calling goroutine and
-// must not block.
+// must not block. Nil, the default, means no hook.
 func WithRetryHook(fn func(RetryEvent)) Option { return func(c *Client) { c.onRetry = fn } }
 
 // WithRequestIDHeaders sets the response headers read, in order, for
-// APIError.RequestID. The default is DefaultRequestIDHeaders.
+// APIError.RequestID; with no names, none is read. The default is
+// DefaultRequestIDHeaders. The client keeps its own copy of names.
 func WithRequestIDHeaders(names ...string) Option {
+	names = slices.Clone(names)
 	return func(c *Client) { c.requestIDs = names }
 }
 
@@ -128,7 +159,7 @@ func WithoutRetryBudget() Option { return func(c *Client) { c.budget = nil } }
 // WithHostKey sets how requests are grouped for the rate limiter, circuit
 // breaker and retry budget. The default is the request URL's host (with
 // port), so each service endpoint has its own state. State is kept for
-// every key seen for the life of the client.
+// every key seen for the life of the client. Nil means the default.
 func WithHostKey(key func(*http.Request) string) Option { return func(c *Client) { c.hostKey = key } }
 
 // RetryEvent describes an attempt the client is about to repeat.
