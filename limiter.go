@@ -50,14 +50,15 @@ func (e *RateLimitError) Error() string {
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
 // Adaptive pacing parameters. On a 429 the limit drops to a share of the
-// rate the client was sending at (multiplicative decrease); each success
-// raises it (additive increase), quickly until the first decrease has shown
-// roughly where the server's limit is, slowly after.
+// rate the client was sending at (multiplicative decrease); each accepted
+// answer (any that is not throttling; see observe) raises it (additive
+// increase), quickly until the first decrease has shown roughly where the
+// server's limit is, slowly after.
 const (
 	decreaseFactor  = 0.5  // share of the sending rate kept on a 429 ending slow start
 	steadyFactor    = 0.85 // share kept on later 429s, once the pace is near the limit
-	slowStartStep   = 2.0  // req/s added per success before the second decrease
-	additiveStep    = 0.05 // req/s added per success after it
+	slowStartStep   = 2.0  // req/s added per accepted answer before the second decrease
+	additiveStep    = 0.05 // req/s added per accepted answer after it
 	headerHeadroom  = 0.99 // share of a declared quota used, against clock skew and rounding
 	probeShare      = 0.9  // share of the last measured limit above which the pace climbs slowly (the measure includes the burst spent)
 	minAdaptiveRate = 1.0  // req/s: adaptive pacing never stops a host
@@ -84,7 +85,7 @@ type hostLimiter struct {
 	probeSlot chan struct{}
 	probeOnce sync.Once
 
-	accepted atomic.Int64 // successes since windowStart
+	accepted atomic.Int64 // answers not throttled since windowStart
 
 	mu          sync.Mutex // adaptive state below
 	recent      acceptedWindow
@@ -230,21 +231,29 @@ func checkDeadline(ctx context.Context, host string, now time.Time, d time.Durat
 }
 
 // observe learns from a response: Retry-After pauses the host, rate-limit
-// headers set its pace, a 429 slows it and a success speeds it up.
+// headers set its pace, a 429 slows it, and every other answer that is not
+// throttling (see throttled) speeds it up. An answer the server let through
+// is an accepted request whatever its status: an API whose admitted answers
+// are 404s (lookups of missing items) must see its pace climb back after a
+// wave of 429s as one answering 200s does. Transport errors (resp nil) are
+// neither.
 func (h *hostLimiter) observe(resp *http.Response, clk Clock) {
 	if resp == nil {
 		return
 	}
 	status := resp.StatusCode
-	if status < 400 && !h.limited.Load() && !hasRateLimitHeaders(resp.Header) {
+	mayPause := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusRequestEntityTooLarge
+	if !mayPause && !h.limited.Load() && !hasRateLimitHeaders(resp.Header) {
 		// The common case, kept cheap: only count, so that a first 429
 		// knows what got through.
 		h.accepted.Add(1)
 		return
 	}
 	now := clk.Now()
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusRequestEntityTooLarge {
-		if d, ok := retryAfter(resp.Header, now); ok && d > 0 {
+	var hasRA bool
+	if mayPause {
+		var d time.Duration
+		if d, hasRA = retryAfter(resp.Header, now); hasRA && d > 0 {
 			h.pauseUntil(now.Add(d))
 		}
 	}
@@ -260,9 +269,16 @@ func (h *hostLimiter) observe(resp *http.Response, clk Clock) {
 		h.declare(rl.quota, rl.burst, now)
 	case status == http.StatusTooManyRequests:
 		h.decrease(now)
-	case status < 400:
+	case !throttled(status, hasRA):
 		h.increase(now)
 	}
+}
+
+// throttled reports whether an answer is the server refusing for load rather
+// than answering: a 429, or a 503 with a valid Retry-After. A 503 without
+// one is an answer like any other here (the breaker judges it).
+func throttled(status int, hasRetryAfter bool) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && hasRetryAfter
 }
 
 func (h *hostLimiter) pauseUntil(t time.Time) {
@@ -376,7 +392,8 @@ func (h *hostLimiter) setLimit(r float64, now time.Time) {
 	h.limited.Store(true)
 }
 
-// acceptedWindow counts successes over the last half second in 50 ms slots.
+// acceptedWindow counts accepted answers (see observe) over the last half
+// second in 50 ms slots.
 type acceptedWindow struct {
 	slot  [10]int64
 	epoch [10]int64 // which 50 ms period each slot counts
@@ -393,7 +410,7 @@ func (w *acceptedWindow) add(now time.Time) {
 	w.slot[i]++
 }
 
-// rate returns successes per second over the last half second.
+// rate returns accepted answers per second over the last half second.
 func (w *acceptedWindow) rate(now time.Time) float64 {
 	e := now.UnixNano() / int64(slotPeriod)
 	var n int64

@@ -105,3 +105,37 @@ func TestPauseBeginningDuringALimiterWait(t *testing.T) {
 		t.Errorf("waits = %v: the caller went out before the pause that began while it waited had passed", clk.sleeps)
 	}
 }
+
+// TestObserveCountsEveryAnswerButThrottling checks which outcomes count as
+// accepted requests for adaptive pacing: every answer but a 429 or a 503
+// with Retry-After, whatever its status; a transport error is no answer.
+func TestObserveCountsEveryAnswerButThrottling(t *testing.T) {
+	withRA := http.Header{"Retry-After": {"0"}}
+	for _, tc := range []struct {
+		name     string
+		resp     *http.Response
+		accepted bool
+	}{
+		{"200", &http.Response{StatusCode: 200}, true},
+		{"404", &http.Response{StatusCode: 404}, true},
+		{"500", &http.Response{StatusCode: 500}, true},
+		{"503 without Retry-After", &http.Response{StatusCode: 503}, true},
+		{"503 with Retry-After", &http.Response{StatusCode: 503, Header: withRA}, false},
+		{"429", &http.Response{StatusCode: 429}, false},
+		{"429 with Retry-After", &http.Response{StatusCode: 429, Header: withRA}, false},
+		{"transport error", nil, false},
+	} {
+		for _, limited := range []bool{false, true} {
+			clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
+			s := LimiterSettings{}
+			if limited {
+				s.Rate = 10 // past the cheap path: increase does the counting
+			}
+			h := newHostLimiter(s, clk.now)
+			h.observe(tc.resp, clk)
+			if got := h.accepted.Load() == 1; got != tc.accepted {
+				t.Errorf("%s (limited %v): accepted %v, want %v", tc.name, limited, got, tc.accepted)
+			}
+		}
+	}
+}
