@@ -15,7 +15,17 @@ import (
 
 // LimiterSettings configures the client-side rate limiter, which keeps one
 // state per host. Its zero value is the default: no fixed limit, adaptive
-// pacing on.
+// pacing on, first-contact probe on.
+//
+// The first-contact probe: until a host first answers with something other
+// than a 5xx or a 429, one request to it at a time goes out as its probe, so
+// that the probe's rate-limit headers can pace the rest before they spend
+// the server's burst, and a host down from the start is not sent every
+// caller's request at once. Other calls to the host wait for the probe's
+// answer, but never past 100 ms after the probe went out, nor into their
+// deadline: then they go anyway, so a slow first answer delays them by at
+// most that. A probe that fails (a transport error, a 5xx, a 429, a panic
+// in the base transport) passes the turn to the next call.
 type LimiterSettings struct {
 	// Rate is a fixed limit on requests per second to each host, with Burst
 	// requests allowed at once. Zero means no fixed limit: the client starts
@@ -76,14 +86,17 @@ type hostLimiter struct {
 	// pausedUntil is when a Retry-After (or an exhausted rate-limit
 	// window) seen on any request to the host ends, in Unix nanoseconds.
 	pausedUntil atomic.Int64
-	// probed is closed when the host first answers well. Until then
-	// requests go one at a time, each taking probeSlot's single token: the
-	// first answer's rate-limit headers pace the rest before they spend the
-	// server's burst, and a host that is down from the start sees one
-	// request at a time until its breaker opens, not every caller at once.
+	// probed is closed when the host first answers well. Until then one
+	// request at a time is the probe, holding probeSlot's single token, and
+	// the others wait for its answer until firstContactWait after
+	// probeStart.
 	probed    chan struct{}
 	probeSlot chan struct{}
 	probeOnce sync.Once
+	// probeStart is when the probe out now took its turn, in Unix
+	// nanoseconds; 0 while no probe is out or it has not yet noted it,
+	// which gives a waiter the whole firstContactWait.
+	probeStart atomic.Int64
 
 	accepted atomic.Int64 // answers not throttled since windowStart
 
@@ -115,21 +128,27 @@ func newHostLimiter(s LimiterSettings, now time.Time) *hostLimiter {
 	return h
 }
 
-// wait blocks until the host may be sent a request: its turn as a probe
-// until the host has answered well, then past any pause and within the
-// limiter's pace. A wait that would pass ctx's deadline fails at once with a
-// *RateLimitError. When probe is true the caller must report how the
-// attempt went with endProbe, whatever happens to it.
+// firstContactWait is the longest a call to a new host waits for the
+// first-contact probe's answer, counted from when the probe went out. It is
+// long enough for a first answer from a host nearby (a connection, a TLS
+// handshake and a quick answer), whose rate-limit headers then pace the
+// calls that waited, and short enough that a slow first answer costs the
+// others no more than one step of the limiter's own waits
+// (maxReservation). Past it the probe has nothing to teach them in time.
+const firstContactWait = 100 * time.Millisecond
+
+// wait blocks until the host may be sent a request: its turn as the probe,
+// or the probe's answer (see awaitProbe), until the host has answered well;
+// then past any pause and within the limiter's pace. A pace that would pass
+// ctx's deadline fails at once with a *RateLimitError. When probe is true
+// the caller must report how the attempt went with endProbe, whatever
+// happens to it.
 func (h *hostLimiter) wait(ctx context.Context, host string, clk Clock) (probe bool, err error) {
 	select {
 	case <-h.probed:
 	default:
-		select {
-		case <-h.probed:
-		case <-h.probeSlot:
-			probe = true
-		case <-ctx.Done():
-			return false, ctx.Err()
+		if probe, err = h.awaitProbe(ctx, clk); err != nil {
+			return false, err
 		}
 	}
 	if err := h.pace(ctx, host, clk); err != nil {
@@ -141,6 +160,46 @@ func (h *hostLimiter) wait(ctx context.Context, host string, clk Clock) (probe b
 	return probe, nil
 }
 
+// awaitProbe is wait's first step for a host that has not answered well
+// yet. The caller becomes the probe if none is out (probe true); otherwise
+// it waits for the probe's answer until firstContactWait after the probe
+// went out, short of ctx's deadline, and goes as the probe if the probe
+// failed meanwhile, alongside it if not (probe false). It fails only when
+// ctx is done.
+func (h *hostLimiter) awaitProbe(ctx context.Context, clk Clock) (probe bool, err error) {
+	select {
+	case <-h.probeSlot:
+		h.probeStart.Store(clk.Now().UnixNano())
+		return true, nil
+	default:
+	}
+	now := clk.Now()
+	d := firstContactWait
+	if start := h.probeStart.Load(); start != 0 {
+		d -= time.Duration(now.UnixNano() - start)
+	}
+	if deadline, ok := ctx.Deadline(); d <= 0 || ok && now.Add(d).After(deadline) {
+		return false, nil
+	}
+	// Clock has no timer to select on: a goroutine sleeps for the caller,
+	// and cancelling its context ends it whichever way the caller goes.
+	sleepCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timeUp := make(chan error, 1)
+	go func() { timeUp <- clk.Sleep(sleepCtx, d) }()
+	select {
+	case <-h.probed:
+		return false, nil
+	case <-h.probeSlot:
+		h.probeStart.Store(clk.Now().UnixNano())
+		return true, nil
+	case err := <-timeUp:
+		return false, err // nil, or ctx's error: sleepCtx is not cancelled yet
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
 // endProbe ends a probe: a good answer opens the gate for everyone, anything
 // else passes the turn to the next caller.
 func (h *hostLimiter) endProbe(answeredWell bool) {
@@ -148,6 +207,7 @@ func (h *hostLimiter) endProbe(answeredWell bool) {
 		h.probeOnce.Do(func() { close(h.probed) })
 		return
 	}
+	h.probeStart.Store(0)
 	h.probeSlot <- struct{}{}
 }
 

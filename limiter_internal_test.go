@@ -8,37 +8,95 @@ import (
 	"time"
 )
 
-// TestFirstContactProbe checks that a new host gets one request at a time
-// until it answers well: its rate-limit headers can then pace the rest, and
-// a host down from the start is not sent every caller's request at once.
+// TestFirstContactProbe checks that a new host gets one probe at a time
+// until it answers well, and that a call waiting for the probe goes as soon
+// as the probe answers: as the next probe if the answer was bad, alongside
+// everyone if it was good.
 func TestFirstContactProbe(t *testing.T) {
-	h := newHostLimiter(LimiterSettings{}, time.Now())
-	clk := systemClock{}
+	clk := blockingClock{now: time.Unix(1_800_000_000, 0)}
+	h := newHostLimiter(LimiterSettings{}, clk.now)
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	held := func() bool {
 		_, err := h.wait(done, "h", clk) // a done context returns at once if held
 		return errors.Is(err, context.Canceled)
 	}
+	waiter := func() <-chan bool {
+		probe := make(chan bool, 1)
+		go func() {
+			p, err := h.wait(context.Background(), "h", clk)
+			if err != nil {
+				t.Error(err)
+			}
+			probe <- p
+		}()
+		return probe
+	}
 	probe, err := h.wait(context.Background(), "h", clk)
 	if err != nil || !probe {
 		t.Fatalf("first caller: probe %v, %v; want the probe", probe, err)
 	}
 	if !held() {
-		t.Fatal("second caller went while the probe was out")
+		t.Fatal("second caller went at once while the probe was out")
 	}
+	next := waiter()
 	h.endProbe(answeredWell(&http.Response{StatusCode: 503}, nil))
-	if probe, err := h.wait(context.Background(), "h", clk); err != nil || !probe {
-		t.Fatalf("after a failed probe: probe %v, %v; want the next caller to be the probe", probe, err)
+	if !<-next {
+		t.Fatal("after a failed probe the next caller was not the probe")
 	}
 	if !held() {
-		t.Fatal("a caller went alongside the second probe")
+		t.Fatal("a caller went at once alongside the second probe")
 	}
+	next = waiter()
 	h.endProbe(answeredWell(&http.Response{StatusCode: 404}, nil))
+	if <-next {
+		t.Fatal("after a good answer a waiting caller went as a probe")
+	}
 	for i := 0; i < 3; i++ {
 		if probe, err := h.wait(done, "h", clk); err != nil || probe {
 			t.Fatalf("after a good answer: probe %v, %v; want everyone through", probe, err)
 		}
+	}
+}
+
+// blockingClock's Sleep ends only with its context, so a caller waiting for
+// the probe can only be let go by the probe's answer.
+type blockingClock struct{ now time.Time }
+
+func (c blockingClock) Now() time.Time { return c.now }
+func (blockingClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d > 0 {
+		<-ctx.Done()
+	}
+	return ctx.Err()
+}
+
+// TestFirstContactWaitIsBounded checks that a call waits for the probe's
+// answer at most firstContactWait after the probe went out, and never into
+// its deadline, then goes alongside it.
+func TestFirstContactWaitIsBounded(t *testing.T) {
+	clk := &eventClock{now: time.Unix(1_800_000_000, 0), event: func(time.Time) {}}
+	h := newHostLimiter(LimiterSettings{}, clk.now)
+	if probe, _ := h.wait(context.Background(), "h", clk); !probe {
+		t.Fatal("first caller is not the probe")
+	}
+	clk.now = clk.now.Add(30 * time.Millisecond)
+	if probe, err := h.wait(context.Background(), "h", clk); probe || err != nil {
+		t.Fatalf("probe %v, %v; want to go alongside the probe", probe, err)
+	}
+	if want := firstContactWait - 30*time.Millisecond; len(clk.sleeps) != 1 || clk.sleeps[0] != want {
+		t.Fatalf("waits = %v, want [%v]: the rest of firstContactWait since the probe went out", clk.sleeps, want)
+	}
+	if _, err := h.wait(context.Background(), "h", clk); err != nil || len(clk.sleeps) != 1 {
+		t.Fatalf("%v, waits = %v; want a call past firstContactWait to go at once", err, clk.sleeps)
+	}
+
+	h = newHostLimiter(LimiterSettings{}, clk.now)
+	h.wait(context.Background(), "h", clk)
+	ctx, cancel := context.WithDeadline(context.Background(), clk.now.Add(firstContactWait/2))
+	defer cancel()
+	if probe, err := h.wait(ctx, "h", clk); probe || err != nil || len(clk.sleeps) != 1 {
+		t.Fatalf("probe %v, %v, waits = %v; want a call whose deadline is nearer to go at once", probe, err, clk.sleeps)
 	}
 }
 
