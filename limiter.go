@@ -25,7 +25,9 @@ import (
 // answer, but never past 100 ms after the probe went out, nor into their
 // deadline: then they go anyway, so a slow first answer delays them by at
 // most that. A probe that fails (a transport error, a 5xx, a 429, a panic
-// in the base transport) passes the turn to the next call.
+// in the base transport) passes the turn to the next call. A fixed Rate
+// goes without the probe, since the caller has declared the pace, as does
+// NoFirstContactProbe.
 type LimiterSettings struct {
 	// Rate is a fixed limit on requests per second to each host, with Burst
 	// requests allowed at once. Zero means no fixed limit: the client starts
@@ -37,6 +39,10 @@ type LimiterSettings struct {
 	// Static turns adaptive pacing off: 429 answers and rate-limit headers
 	// no longer change the limit. Retry-After still pauses the host.
 	Static bool
+	// NoFirstContactProbe turns the first-contact probe off: calls to a
+	// host the client has not heard from yet go out at once, however many.
+	// The zero value keeps the probe on (unless Rate is a fixed limit).
+	NoFirstContactProbe bool
 }
 
 // ErrRateLimited is returned, wrapped in a *RateLimitError, when waiting for
@@ -86,10 +92,10 @@ type hostLimiter struct {
 	// pausedUntil is when a Retry-After (or an exhausted rate-limit
 	// window) seen on any request to the host ends, in Unix nanoseconds.
 	pausedUntil atomic.Int64
-	// probed is closed when the host first answers well. Until then one
-	// request at a time is the probe, holding probeSlot's single token, and
-	// the others wait for its answer until firstContactWait after
-	// probeStart.
+	// probed is closed when the host first answers well, or at once when
+	// there is no probe (see LimiterSettings). Until then one request at a
+	// time is the probe, holding probeSlot's single token, and the others
+	// wait for its answer until firstContactWait after probeStart.
 	probed    chan struct{}
 	probeSlot chan struct{}
 	probeOnce sync.Once
@@ -115,7 +121,11 @@ func newHostLimiter(s LimiterSettings, now time.Time) *hostLimiter {
 	h := &hostLimiter{settings: s, probed: make(chan struct{}), probeSlot: make(chan struct{}, 1),
 		windowStart: now, ceiling: math.Inf(1)}
 	h.probeSlot <- struct{}{}
-	if s.Rate > 0 && s.Rate != rate.Inf {
+	fixed := s.Rate > 0 && s.Rate != rate.Inf
+	if fixed || s.NoFirstContactProbe {
+		close(h.probed)
+	}
+	if fixed {
 		b := s.Burst
 		if b <= 0 {
 			b = 1

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // TestFirstContactProbe checks that a new host gets one probe at a time
@@ -100,6 +102,26 @@ func TestFirstContactWaitIsBounded(t *testing.T) {
 	}
 }
 
+// TestFirstContactProbeSettings checks which settings have a probe: all but
+// a fixed Rate and NoFirstContactProbe.
+func TestFirstContactProbeSettings(t *testing.T) {
+	for _, tc := range []struct {
+		s     LimiterSettings
+		probe bool
+	}{
+		{LimiterSettings{}, true},
+		{LimiterSettings{Static: true}, true},
+		{LimiterSettings{Rate: rate.Inf}, true}, // no fixed limit
+		{LimiterSettings{Rate: 10}, false},
+		{LimiterSettings{NoFirstContactProbe: true}, false},
+	} {
+		h := newHostLimiter(tc.s, time.Now())
+		if probe, _ := h.wait(context.Background(), "h", systemClock{}); probe != tc.probe {
+			t.Errorf("%+v: first caller is the probe: %v, want %v", tc.s, probe, tc.probe)
+		}
+	}
+}
+
 // eventClock is a fake clock that runs event during the first wait, as
 // something another request does while this caller sleeps.
 type eventClock struct {
@@ -130,9 +152,9 @@ func (c *eventClock) total() (t time.Duration) {
 func waitTwice(t *testing.T, s LimiterSettings, event func(h *hostLimiter, now time.Time)) *eventClock {
 	t.Helper()
 	clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
+	s.NoFirstContactProbe = true
 	h := newHostLimiter(s, clk.now)
 	clk.event = func(now time.Time) { event(h, now) }
-	close(h.probed)
 	h.wait(context.Background(), "h", clk)
 	if _, err := h.wait(context.Background(), "h", clk); err != nil {
 		t.Fatal(err)

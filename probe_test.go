@@ -98,6 +98,16 @@ func TestSlowFirstAnswerDoesNotHoldOtherCalls(t *testing.T) {
 	}
 }
 
+// TestNoFirstContactProbeWithFixedRate checks that a fixed Rate, the pace
+// the caller declared, goes without the first-contact probe: within the
+// burst, calls to a new host go out together without any wait.
+func TestNoFirstContactProbeWithFixedRate(t *testing.T) {
+	s := resilienthttp.LimiterSettings{Rate: 1000, Burst: 10}
+	if waits := slowFirstContact(t, resilienthttp.WithRateLimit(s)); len(waits) != 0 {
+		t.Errorf("waits = %v, want none", waits)
+	}
+}
+
 // TestPanickingProbeDoesNotWedgeTheHost checks that a base transport
 // panicking on a new host's first request lets the panic reach the caller
 // and passes the probe's turn on: the next call to the host goes at once as
@@ -130,6 +140,15 @@ func TestPanickingProbeDoesNotWedgeTheHost(t *testing.T) {
 	resp.Body.Close()
 	if waits := clk.Sleeps(); len(waits) != 0 {
 		t.Errorf("the call after the panic waited %v, want none: it should be the new probe", waits)
+	}
+}
+
+// TestFirstContactProbeOff checks NoFirstContactProbe: calls to a new host
+// go out together without any wait.
+func TestFirstContactProbeOff(t *testing.T) {
+	s := resilienthttp.LimiterSettings{NoFirstContactProbe: true}
+	if waits := slowFirstContact(t, resilienthttp.WithRateLimit(s)); len(waits) != 0 {
+		t.Errorf("waits = %v, want none", waits)
 	}
 }
 
