@@ -176,13 +176,13 @@ func TestBreakerOff(t *testing.T) {
 	}
 }
 
-// A host that is down from the first request gets one request at a time
-// until its breaker opens, not one from every caller at once: 16
-// goroutines, 5 attempts in all.
+// A host that is down from the first request, and says so quickly (within
+// the first-contact wait), gets one request at a time until its breaker
+// opens, not one from every caller at once: 16 goroutines, 5 attempts in all.
 func TestHostDownFromTheStart(t *testing.T) {
 	srv := servicetest.NewServer(t)
 	srv.Script("/", servicetest.Statuses(503)...)
-	c, _ := newClient(t)
+	c, _ := newClient(t, resilienthttp.WithClock(fastHostClock{newFakeClock()}))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	open := 0

@@ -15,7 +15,19 @@ import (
 
 // LimiterSettings configures the client-side rate limiter, which keeps one
 // state per host. Its zero value is the default: no fixed limit, adaptive
-// pacing on.
+// pacing on, first-contact probe on.
+//
+// The first-contact probe: until a host first answers with something other
+// than a 5xx or a 429, one request to it at a time goes out as its probe, so
+// that the probe's rate-limit headers can pace the rest before they spend
+// the server's burst, and a host down from the start is not sent every
+// caller's request at once. Other calls to the host wait for the probe's
+// answer, but never past 100 ms after the probe went out, nor into their
+// deadline: then they go anyway, so a slow first answer delays them by at
+// most that. A probe that fails (a transport error, a 5xx, a 429, a panic
+// in the base transport) passes the turn to the next call. A fixed Rate
+// goes without the probe, since the caller has declared the pace, as does
+// NoFirstContactProbe.
 type LimiterSettings struct {
 	// Rate is a fixed limit on requests per second to each host, with Burst
 	// requests allowed at once. Zero means no fixed limit: the client starts
@@ -27,6 +39,10 @@ type LimiterSettings struct {
 	// Static turns adaptive pacing off: 429 answers and rate-limit headers
 	// no longer change the limit. Retry-After still pauses the host.
 	Static bool
+	// NoFirstContactProbe turns the first-contact probe off: calls to a
+	// host the client has not heard from yet go out at once, however many.
+	// The zero value keeps the probe on (unless Rate is a fixed limit).
+	NoFirstContactProbe bool
 }
 
 // ErrRateLimited is returned, wrapped in a *RateLimitError, when waiting for
@@ -50,14 +66,15 @@ func (e *RateLimitError) Error() string {
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
 // Adaptive pacing parameters. On a 429 the limit drops to a share of the
-// rate the client was sending at (multiplicative decrease); each success
-// raises it (additive increase), quickly until the first decrease has shown
-// roughly where the server's limit is, slowly after.
+// rate the client was sending at (multiplicative decrease); each accepted
+// answer (any that is not throttling; see observe) raises it (additive
+// increase), quickly until the first decrease has shown roughly where the
+// server's limit is, slowly after.
 const (
 	decreaseFactor  = 0.5  // share of the sending rate kept on a 429 ending slow start
 	steadyFactor    = 0.85 // share kept on later 429s, once the pace is near the limit
-	slowStartStep   = 2.0  // req/s added per success before the second decrease
-	additiveStep    = 0.05 // req/s added per success after it
+	slowStartStep   = 2.0  // req/s added per accepted answer before the second decrease
+	additiveStep    = 0.05 // req/s added per accepted answer after it
 	headerHeadroom  = 0.99 // share of a declared quota used, against clock skew and rounding
 	probeShare      = 0.9  // share of the last measured limit above which the pace climbs slowly (the measure includes the burst spent)
 	minAdaptiveRate = 1.0  // req/s: adaptive pacing never stops a host
@@ -75,16 +92,19 @@ type hostLimiter struct {
 	// pausedUntil is when a Retry-After (or an exhausted rate-limit
 	// window) seen on any request to the host ends, in Unix nanoseconds.
 	pausedUntil atomic.Int64
-	// probed is closed when the host first answers well. Until then
-	// requests go one at a time, each taking probeSlot's single token: the
-	// first answer's rate-limit headers pace the rest before they spend the
-	// server's burst, and a host that is down from the start sees one
-	// request at a time until its breaker opens, not every caller at once.
+	// probed is closed when the host first answers well, or at once when
+	// there is no probe (see LimiterSettings). Until then one request at a
+	// time is the probe, holding probeSlot's single token, and the others
+	// wait for its answer until firstContactWait after probeStart.
 	probed    chan struct{}
 	probeSlot chan struct{}
 	probeOnce sync.Once
+	// probeStart is when the probe out now took its turn, in Unix
+	// nanoseconds; 0 while no probe is out or it has not yet noted it,
+	// which gives a waiter the whole firstContactWait.
+	probeStart atomic.Int64
 
-	accepted atomic.Int64 // successes since windowStart
+	accepted atomic.Int64 // answers not throttled since windowStart
 
 	mu          sync.Mutex // adaptive state below
 	recent      acceptedWindow
@@ -101,7 +121,11 @@ func newHostLimiter(s LimiterSettings, now time.Time) *hostLimiter {
 	h := &hostLimiter{settings: s, probed: make(chan struct{}), probeSlot: make(chan struct{}, 1),
 		windowStart: now, ceiling: math.Inf(1)}
 	h.probeSlot <- struct{}{}
-	if s.Rate > 0 && s.Rate != rate.Inf {
+	fixed := s.Rate > 0 && s.Rate != rate.Inf
+	if fixed || s.NoFirstContactProbe {
+		close(h.probed)
+	}
+	if fixed {
 		b := s.Burst
 		if b <= 0 {
 			b = 1
@@ -114,21 +138,27 @@ func newHostLimiter(s LimiterSettings, now time.Time) *hostLimiter {
 	return h
 }
 
-// wait blocks until the host may be sent a request: its turn as a probe
-// until the host has answered well, then past any pause and within the
-// limiter's pace. A wait that would pass ctx's deadline fails at once with a
-// *RateLimitError. When probe is true the caller must report how the
-// attempt went with endProbe, whatever happens to it.
+// firstContactWait is the longest a call to a new host waits for the
+// first-contact probe's answer, counted from when the probe went out. It is
+// long enough for a first answer from a host nearby (a connection, a TLS
+// handshake and a quick answer), whose rate-limit headers then pace the
+// calls that waited, and short enough that a slow first answer costs the
+// others no more than one step of the limiter's own waits
+// (maxReservation). Past it the probe has nothing to teach them in time.
+const firstContactWait = 100 * time.Millisecond
+
+// wait blocks until the host may be sent a request: its turn as the probe,
+// or the probe's answer (see awaitProbe), until the host has answered well;
+// then past any pause and within the limiter's pace. A pace that would pass
+// ctx's deadline fails at once with a *RateLimitError. When probe is true
+// the caller must report how the attempt went with endProbe, whatever
+// happens to it.
 func (h *hostLimiter) wait(ctx context.Context, host string, clk Clock) (probe bool, err error) {
 	select {
 	case <-h.probed:
 	default:
-		select {
-		case <-h.probed:
-		case <-h.probeSlot:
-			probe = true
-		case <-ctx.Done():
-			return false, ctx.Err()
+		if probe, err = h.awaitProbe(ctx, clk); err != nil {
+			return false, err
 		}
 	}
 	if err := h.pace(ctx, host, clk); err != nil {
@@ -140,6 +170,46 @@ func (h *hostLimiter) wait(ctx context.Context, host string, clk Clock) (probe b
 	return probe, nil
 }
 
+// awaitProbe is wait's first step for a host that has not answered well
+// yet. The caller becomes the probe if none is out (probe true); otherwise
+// it waits for the probe's answer until firstContactWait after the probe
+// went out, short of ctx's deadline, and goes as the probe if the probe
+// failed meanwhile, alongside it if not (probe false). It fails only when
+// ctx is done.
+func (h *hostLimiter) awaitProbe(ctx context.Context, clk Clock) (probe bool, err error) {
+	select {
+	case <-h.probeSlot:
+		h.probeStart.Store(clk.Now().UnixNano())
+		return true, nil
+	default:
+	}
+	now := clk.Now()
+	d := firstContactWait
+	if start := h.probeStart.Load(); start != 0 {
+		d -= time.Duration(now.UnixNano() - start)
+	}
+	if deadline, ok := ctx.Deadline(); d <= 0 || ok && now.Add(d).After(deadline) {
+		return false, nil
+	}
+	// Clock has no timer to select on: a goroutine sleeps for the caller,
+	// and cancelling its context ends it whichever way the caller goes.
+	sleepCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timeUp := make(chan error, 1)
+	go func() { timeUp <- clk.Sleep(sleepCtx, d) }()
+	select {
+	case <-h.probed:
+		return false, nil
+	case <-h.probeSlot:
+		h.probeStart.Store(clk.Now().UnixNano())
+		return true, nil
+	case err := <-timeUp:
+		return false, err // nil, or ctx's error: sleepCtx is not cancelled yet
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
 // endProbe ends a probe: a good answer opens the gate for everyone, anything
 // else passes the turn to the next caller.
 func (h *hostLimiter) endProbe(answeredWell bool) {
@@ -147,6 +217,7 @@ func (h *hostLimiter) endProbe(answeredWell bool) {
 		h.probeOnce.Do(func() { close(h.probed) })
 		return
 	}
+	h.probeStart.Store(0)
 	h.probeSlot <- struct{}{}
 }
 
@@ -230,14 +301,20 @@ func checkDeadline(ctx context.Context, host string, now time.Time, d time.Durat
 }
 
 // observe learns from a response: Retry-After pauses the host, rate-limit
-// headers set its pace, a 429 slows it and a success speeds it up.
+// headers set its pace, a 429 slows it, and every other answer that is not
+// throttling (see throttled) speeds it up. An answer the server let through
+// is an accepted request whatever its status: an API whose admitted answers
+// are 404s (lookups of missing items) must see its pace climb back after a
+// wave of 429s as one answering 200s does. Transport errors (resp nil) are
+// neither.
 func (h *hostLimiter) observe(a *answer, clk Clock) {
 	resp := a.resp
 	if resp == nil {
 		return
 	}
 	status := resp.StatusCode
-	if status < 400 && !h.limited.Load() && !hasRateLimitHeaders(resp.Header) {
+	mayPause := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusRequestEntityTooLarge
+	if !mayPause && !h.limited.Load() && !hasRateLimitHeaders(resp.Header) {
 		// The common case, kept cheap: only count, so that a first 429
 		// knows what got through.
 		h.accepted.Add(1)
@@ -247,7 +324,8 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 	if now.IsZero() {
 		now = clk.Now()
 	}
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusRequestEntityTooLarge {
+	hasRA := a.hasRetryAfter
+	if mayPause {
 		if a.retryAfter > 0 {
 			h.pauseUntil(now.Add(a.retryAfter))
 		}
@@ -264,9 +342,16 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 		h.declare(rl.quota, rl.burst, now)
 	case status == http.StatusTooManyRequests:
 		h.decrease(now)
-	case status < 400:
+	case !throttled(status, hasRA):
 		h.increase(now)
 	}
+}
+
+// throttled reports whether an answer is the server refusing for load rather
+// than answering: a 429, or a 503 with a valid Retry-After. A 503 without
+// one is an answer like any other here (the breaker judges it).
+func throttled(status int, hasRetryAfter bool) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && hasRetryAfter
 }
 
 func (h *hostLimiter) pauseUntil(t time.Time) {
@@ -380,7 +465,8 @@ func (h *hostLimiter) setLimit(r float64, now time.Time) {
 	h.limited.Store(true)
 }
 
-// acceptedWindow counts successes over the last half second in 50 ms slots.
+// acceptedWindow counts accepted answers (see observe) over the last half
+// second in 50 ms slots.
 type acceptedWindow struct {
 	slot  [10]int64
 	epoch [10]int64 // which 50 ms period each slot counts
@@ -397,7 +483,7 @@ func (w *acceptedWindow) add(now time.Time) {
 	w.slot[i]++
 }
 
-// rate returns successes per second over the last half second.
+// rate returns accepted answers per second over the last half second.
 func (w *acceptedWindow) rate(now time.Time) float64 {
 	e := now.UnixNano() / int64(slotPeriod)
 	var n int64

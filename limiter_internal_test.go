@@ -6,38 +6,118 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// TestFirstContactProbe checks that a new host gets one request at a time
-// until it answers well: its rate-limit headers can then pace the rest, and
-// a host down from the start is not sent every caller's request at once.
+// TestFirstContactProbe checks that a new host gets one probe at a time
+// until it answers well, and that a call waiting for the probe goes as soon
+// as the probe answers: as the next probe if the answer was bad, alongside
+// everyone if it was good.
 func TestFirstContactProbe(t *testing.T) {
-	h := newHostLimiter(LimiterSettings{}, time.Now())
-	clk := systemClock{}
+	clk := blockingClock{now: time.Unix(1_800_000_000, 0)}
+	h := newHostLimiter(LimiterSettings{}, clk.now)
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	held := func() bool {
 		_, err := h.wait(done, "h", clk) // a done context returns at once if held
 		return errors.Is(err, context.Canceled)
 	}
+	waiter := func() <-chan bool {
+		probe := make(chan bool, 1)
+		go func() {
+			p, err := h.wait(context.Background(), "h", clk)
+			if err != nil {
+				t.Error(err)
+			}
+			probe <- p
+		}()
+		return probe
+	}
 	probe, err := h.wait(context.Background(), "h", clk)
 	if err != nil || !probe {
 		t.Fatalf("first caller: probe %v, %v; want the probe", probe, err)
 	}
 	if !held() {
-		t.Fatal("second caller went while the probe was out")
+		t.Fatal("second caller went at once while the probe was out")
 	}
+	next := waiter()
 	h.endProbe(answeredWell(&answer{resp: &http.Response{StatusCode: 503}}))
-	if probe, err := h.wait(context.Background(), "h", clk); err != nil || !probe {
-		t.Fatalf("after a failed probe: probe %v, %v; want the next caller to be the probe", probe, err)
+	if !<-next {
+		t.Fatal("after a failed probe the next caller was not the probe")
 	}
 	if !held() {
-		t.Fatal("a caller went alongside the second probe")
+		t.Fatal("a caller went at once alongside the second probe")
 	}
+	next = waiter()
 	h.endProbe(answeredWell(&answer{resp: &http.Response{StatusCode: 404}}))
+	if <-next {
+		t.Fatal("after a good answer a waiting caller went as a probe")
+	}
 	for i := 0; i < 3; i++ {
 		if probe, err := h.wait(done, "h", clk); err != nil || probe {
 			t.Fatalf("after a good answer: probe %v, %v; want everyone through", probe, err)
+		}
+	}
+}
+
+// blockingClock's Sleep ends only with its context, so a caller waiting for
+// the probe can only be let go by the probe's answer.
+type blockingClock struct{ now time.Time }
+
+func (c blockingClock) Now() time.Time { return c.now }
+func (blockingClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d > 0 {
+		<-ctx.Done()
+	}
+	return ctx.Err()
+}
+
+// TestFirstContactWaitIsBounded checks that a call waits for the probe's
+// answer at most firstContactWait after the probe went out, and never into
+// its deadline, then goes alongside it.
+func TestFirstContactWaitIsBounded(t *testing.T) {
+	clk := &eventClock{now: time.Unix(1_800_000_000, 0), event: func(time.Time) {}}
+	h := newHostLimiter(LimiterSettings{}, clk.now)
+	if probe, _ := h.wait(context.Background(), "h", clk); !probe {
+		t.Fatal("first caller is not the probe")
+	}
+	clk.now = clk.now.Add(30 * time.Millisecond)
+	if probe, err := h.wait(context.Background(), "h", clk); probe || err != nil {
+		t.Fatalf("probe %v, %v; want to go alongside the probe", probe, err)
+	}
+	if want := firstContactWait - 30*time.Millisecond; len(clk.sleeps) != 1 || clk.sleeps[0] != want {
+		t.Fatalf("waits = %v, want [%v]: the rest of firstContactWait since the probe went out", clk.sleeps, want)
+	}
+	if _, err := h.wait(context.Background(), "h", clk); err != nil || len(clk.sleeps) != 1 {
+		t.Fatalf("%v, waits = %v; want a call past firstContactWait to go at once", err, clk.sleeps)
+	}
+
+	h = newHostLimiter(LimiterSettings{}, clk.now)
+	h.wait(context.Background(), "h", clk)
+	ctx, cancel := context.WithDeadline(context.Background(), clk.now.Add(firstContactWait/2))
+	defer cancel()
+	if probe, err := h.wait(ctx, "h", clk); probe || err != nil || len(clk.sleeps) != 1 {
+		t.Fatalf("probe %v, %v, waits = %v; want a call whose deadline is nearer to go at once", probe, err, clk.sleeps)
+	}
+}
+
+// TestFirstContactProbeSettings checks which settings have a probe: all but
+// a fixed Rate and NoFirstContactProbe.
+func TestFirstContactProbeSettings(t *testing.T) {
+	for _, tc := range []struct {
+		s     LimiterSettings
+		probe bool
+	}{
+		{LimiterSettings{}, true},
+		{LimiterSettings{Static: true}, true},
+		{LimiterSettings{Rate: rate.Inf}, true}, // no fixed limit
+		{LimiterSettings{Rate: 10}, false},
+		{LimiterSettings{NoFirstContactProbe: true}, false},
+	} {
+		h := newHostLimiter(tc.s, time.Now())
+		if probe, _ := h.wait(context.Background(), "h", systemClock{}); probe != tc.probe {
+			t.Errorf("%+v: first caller is the probe: %v, want %v", tc.s, probe, tc.probe)
 		}
 	}
 }
@@ -72,9 +152,9 @@ func (c *eventClock) total() (t time.Duration) {
 func waitTwice(t *testing.T, s LimiterSettings, event func(h *hostLimiter, now time.Time)) *eventClock {
 	t.Helper()
 	clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
+	s.NoFirstContactProbe = true
 	h := newHostLimiter(s, clk.now)
 	clk.event = func(now time.Time) { event(h, now) }
-	close(h.probed)
 	h.wait(context.Background(), "h", clk)
 	if _, err := h.wait(context.Background(), "h", clk); err != nil {
 		t.Fatal(err)
@@ -103,5 +183,43 @@ func TestPauseBeginningDuringALimiterWait(t *testing.T) {
 	})
 	if clk.total() < 5*time.Second {
 		t.Errorf("waits = %v: the caller went out before the pause that began while it waited had passed", clk.sleeps)
+	}
+}
+
+// TestObserveCountsEveryAnswerButThrottling checks which outcomes count as
+// accepted requests for adaptive pacing: every answer but a 429 or a 503
+// with Retry-After, whatever its status; a transport error is no answer.
+func TestObserveCountsEveryAnswerButThrottling(t *testing.T) {
+	withRA := http.Header{"Retry-After": {"0"}}
+	for _, tc := range []struct {
+		name     string
+		resp     *http.Response
+		accepted bool
+	}{
+		{"200", &http.Response{StatusCode: 200}, true},
+		{"404", &http.Response{StatusCode: 404}, true},
+		{"500", &http.Response{StatusCode: 500}, true},
+		{"503 without Retry-After", &http.Response{StatusCode: 503}, true},
+		{"503 with Retry-After", &http.Response{StatusCode: 503, Header: withRA}, false},
+		{"429", &http.Response{StatusCode: 429}, false},
+		{"429 with Retry-After", &http.Response{StatusCode: 429, Header: withRA}, false},
+		{"transport error", nil, false},
+	} {
+		for _, limited := range []bool{false, true} {
+			clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
+			s := LimiterSettings{}
+			if limited {
+				s.Rate = 10 // past the cheap path: increase does the counting
+			}
+			h := newHostLimiter(s, clk.now)
+			var a answer
+			if tc.resp != nil {
+				a = readAnswer(tc.resp, nil, clk)
+			}
+			h.observe(&a, clk)
+			if got := h.accepted.Load() == 1; got != tc.accepted {
+				t.Errorf("%s (limited %v): accepted %v, want %v", tc.name, limited, got, tc.accepted)
+			}
+		}
 	}
 }

@@ -197,3 +197,39 @@ func TestStaticLimiterIgnores429s(t *testing.T) {
 		t.Errorf("waits = %s, want only the 429's backoff [50ms]", got)
 	}
 }
+
+// TestAdaptivePacingRecoversWhenAdmittedAnswersAre4xx runs the same calls
+// against a token bucket (50/s, burst 10) whose admitted answers are 200s,
+// then one whose admitted answers are 404s (lookups of missing items). A
+// 404 the bucket let through is as much an accepted request as a 200: after
+// the 429s the pace must climb back the same way, not stay at the 1/s
+// floor.
+func TestAdaptivePacingRecoversWhenAdmittedAnswersAre4xx(t *testing.T) {
+	const calls = 200
+	waited := func(status int) time.Duration {
+		clk := newFakeClock()
+		clk.now = time.Unix(1_800_000_000, 0) // the same slot boundaries every run
+		srv := servicetest.NewServer(t, servicetest.WithClock(clk.Now), servicetest.WithRateLimit(50, 10))
+		srv.Script("/items", servicetest.Statuses(status)...)
+		c, _ := newClient(t, resilienthttp.WithClock(clk), resilienthttp.WithRandom(constRand(0)))
+		for i := 0; i < calls; i++ {
+			_, err := do(t, c, http.MethodGet, srv.URL+"/items", nil)
+			var apiErr *resilienthttp.APIError
+			if status < 400 && err != nil || status >= 400 && (!errors.As(err, &apiErr) || apiErr.StatusCode != status) {
+				t.Fatalf("%d: call %d: %v, want the scripted %d", status, i, err, status)
+			}
+		}
+		var total time.Duration
+		for _, d := range clk.Sleeps() {
+			total += d
+		}
+		return total
+	}
+	ok, notFound := waited(200), waited(404)
+	// At the 1/s floor the calls would take about 200s; at the bucket's
+	// 50/s, 4s plus the pauses the 429s ask for.
+	if notFound > calls*time.Second/10 || notFound > ok+ok/4 {
+		t.Errorf("%d calls answered 404 waited %v in all, want about what 200s wait (%v)", calls, notFound, ok)
+	}
+	t.Logf("waits: 200s %v, 404s %v", ok, notFound)
+}

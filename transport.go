@@ -48,14 +48,19 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+	well := false // the probe's outcome
+	if probe {
+		// Deferred so that the turn passes on however the attempt ends, a
+		// panic in the base transport included; and run after the breaker
+		// has counted the attempt, so the next probe sees the circuit it
+		// may have opened.
+		defer func() { h.limiter.endProbe(well) }()
+	}
 	var done func(error)
 	if h.breaker != nil {
 		// Asked after the wait: the circuit may have opened meanwhile.
 		var err error
 		if done, err = h.breaker.allow(); err != nil {
-			if probe {
-				h.limiter.endProbe(false)
-			}
 			return nil, err
 		}
 	}
@@ -69,11 +74,7 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if h.limiter != nil {
 		h.limiter.observe(&a, c.clock)
-		if probe {
-			// After the breaker has counted this attempt, so the next probe
-			// sees the circuit it may have opened.
-			h.limiter.endProbe(answeredWell(&a))
-		}
+		well = probe && answeredWell(&a)
 	}
 	return resp, err
 }
