@@ -24,18 +24,21 @@ type overridesKey struct{}
 // overrides is what a caller set on a call's context.
 type overrides struct {
 	policy     *Policy
+	policyErr  error // policy.Validate()
 	idempotent bool
 }
 
 // ContextWithPolicy returns a context that makes a call use p instead of the
 // client's policy (zero fields of p keep their defaults), for an operation
 // that needs other rules, such as one that must never be retried
-// (Policy{MaxAttempts: 1}).
+// (Policy{MaxAttempts: 1}). A call made with an invalid p fails at once,
+// sending nothing, with an error for which errors.Is(err, ErrInvalidPolicy).
 func ContextWithPolicy(ctx context.Context, p Policy) context.Context {
 	o := overrides{}
 	if prev, ok := ctx.Value(overridesKey{}).(*overrides); ok {
 		o = *prev
 	}
+	o.policyErr = p.Validate()
 	p = p.withDefaults()
 	o.policy = &p
 	return context.WithValue(ctx, overridesKey{}, &o)
@@ -83,24 +86,83 @@ type call struct {
 }
 
 func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
+	resp, err := c.send(req, standard)
+	if reqErr, ok := err.(*RequestError); ok && standard {
+		reqErr.wrapped = true
+	}
+	return resp, err
+}
+
+// send runs one call: the retry loop over a replayable copy of req, then
+// the final answer as Do or StandardClient returns it.
+func (c *Client) send(req *http.Request, standard bool) (*http.Response, error) {
 	if req == nil || req.URL == nil {
 		return nil, errors.New("resilienthttp: nil request or request URL")
 	}
+	cl, err := c.newCall(req)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	lreq, err := cl.loopRequest()
+	if err != nil {
+		closeBody(req)
+		return nil, &RequestError{Method: req.Method, URL: redactURL(req.URL), Err: err}
+	}
+	resp, err := c.loop.Do(lreq)
+	closeBody(req)
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		reqErr := cl.requestError(err)
+		cl.logGiveUp(reqErr.Err)
+		return nil, reqErr
+	}
+	if resp.StatusCode >= 400 {
+		cl.logGiveUp(nil)
+	}
+	switch {
+	case standard && resp.StatusCode >= 400:
+		cl.keepErrorHead(resp)
+	case standard:
+	case resp.StatusCode >= 400:
+		return nil, cl.apiError(resp)
+	case c.errorsIn2xx && resp.StatusCode < 300:
+		return cl.checkErrorIn2xx(resp)
+	}
+	return resp, nil
+}
+
+// newCall sets up the state of a call to req, or says why it cannot be
+// made: a context already done, an invalid policy.
+func (c *Client) newCall(req *http.Request) (*call, error) {
 	ctx := req.Context()
 	if err := ctx.Err(); err != nil {
-		closeBody(req)
 		return nil, &RequestError{Method: req.Method, URL: redactURL(req.URL), Reason: StopContextDone, Err: err}
 	}
-	cl := &call{c: c, p: &c.policy, ctx: ctx, req: req, host: c.hostFor(req)}
+	cl := &call{c: c, p: &c.policy, ctx: ctx, req: req}
+	policyErr := c.policyErr
 	if o, ok := ctx.Value(overridesKey{}).(*overrides); ok {
 		if o.policy != nil {
-			cl.p = o.policy
+			cl.p, policyErr = o.policy, o.policyErr
 		}
 		cl.safe = o.idempotent
 	}
+	if policyErr != nil {
+		return nil, &RequestError{Method: req.Method, URL: redactURL(req.URL), Err: policyErr}
+	}
+	cl.host = c.hostFor(req)
 	cl.safe = cl.safe || isIdempotentMethod(req.Method) || req.Header.Get(cl.p.IdempotencyKeyHeader) != ""
+	return cl, nil
+}
 
-	out := req.WithContext(context.WithValue(ctx, callKey{}, cl))
+// loopRequest returns the request the retry loop sends: the caller's, with
+// the call in its context, its own header where the client adds to it, and
+// a body every attempt can send whole.
+func (cl *call) loopRequest() (*retryablehttp.Request, error) {
+	c, req := cl.c, cl.req
+	out := req.WithContext(context.WithValue(cl.ctx, callKey{}, cl))
 	if (c.newKey != nil && !cl.safe) || c.attemptHeader != "" || c.invocationHdr != "" {
 		out.Header = req.Header.Clone()
 		if out.Header == nil {
@@ -117,19 +179,16 @@ func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
 			out.Header.Set(c.invocationHdr, rand.Text())
 		}
 	}
-
 	replay, once, length, err := replayableBody(req, c.maxBuffered)
 	if err != nil {
-		closeBody(req)
-		return nil, &RequestError{Method: req.Method, URL: redactURL(req.URL), Err: err}
+		return nil, err
 	}
 	out.Body, out.GetBody = nil, nil
 	lreq, _ := retryablehttp.FromRequest(out) // cannot fail without a body
 	switch {
 	case replay != nil:
 		if err := lreq.SetBody(retryablehttp.ReaderFunc(replay)); err != nil {
-			closeBody(req)
-			return nil, &RequestError{Method: req.Method, URL: redactURL(req.URL), Err: err}
+			return nil, err
 		}
 		lreq.ContentLength = length // SetBody guesses; the caller knew
 	case once != nil:
@@ -137,34 +196,7 @@ func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
 		lreq.Body, lreq.ContentLength = io.NopCloser(once), length
 		cl.single = true
 	}
-
-	resp, err := c.loop.Do(lreq)
-	closeBody(req)
-	if err != nil {
-		if resp != nil {
-			resp.Body.Close()
-		}
-		reqErr := cl.requestError(err)
-		reqErr.wrapped = standard
-		cl.logGiveUp(reqErr.Err)
-		return nil, reqErr
-	}
-	if resp.StatusCode >= 400 {
-		cl.logGiveUp(nil)
-	}
-	if standard {
-		if resp.StatusCode >= 400 {
-			cl.keepErrorHead(resp)
-		}
-		return resp, nil
-	}
-	if resp.StatusCode >= 400 {
-		return nil, cl.apiError(resp)
-	}
-	if c.errorsIn2xx && resp.StatusCode < 300 {
-		return cl.checkErrorIn2xx(resp)
-	}
-	return resp, nil
+	return lreq, nil
 }
 
 func closeBody(req *http.Request) {

@@ -37,6 +37,7 @@ type Client struct {
 	setupOnce sync.Once
 
 	policy        Policy // defaults applied
+	policyErr     error  // what Validate said of the policy given
 	base          http.RoundTripper
 	clock         Clock
 	rnd           func() float64
@@ -61,6 +62,9 @@ type Client struct {
 }
 
 // New returns a Client with the default policy and the given options.
+// It accepts any Policy: if the one given with WithPolicy is invalid
+// (Policy.Validate), every call fails at once, sending nothing, with a
+// *RequestError for which errors.Is(err, ErrInvalidPolicy).
 func New(opts ...Option) *Client {
 	c := new(Client)
 	c.setup(opts)
@@ -84,6 +88,7 @@ func (c *Client) setup(opts []Option) {
 			opt(c)
 		}
 	}
+	c.policyErr = c.policy.Validate()
 	c.policy = c.policy.withDefaults()
 	if c.breaker != nil {
 		s := c.breaker.withDefaults()

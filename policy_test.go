@@ -1,6 +1,7 @@
 package resilienthttp_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -360,5 +361,36 @@ func TestPolicyValidateAccepts(t *testing.T) {
 		if err := p.Validate(); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// A client or a call given an invalid policy sends nothing and says why.
+func TestInvalidPolicyFailsEveryCallSendingNothing(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	bad := resilienthttp.Policy{MaxAttempts: -1}
+	c, _ := newClient(t, resilienthttp.WithPolicy(bad))
+	_, err := do(t, c, http.MethodGet, srv.URL+"/v3/users", nil)
+	var reqErr *resilienthttp.RequestError
+	if !errors.Is(err, resilienthttp.ErrInvalidPolicy) || !errors.As(err, &reqErr) || reqErr.Attempts != 0 ||
+		!strings.Contains(err.Error(), "MaxAttempts") {
+		t.Errorf("client with %+v: %v, want a *RequestError naming MaxAttempts and matching ErrInvalidPolicy", bad, err)
+	}
+	// A valid per-call policy replaces the client's invalid one…
+	ctx := resilienthttp.ContextWithPolicy(context.Background(), resilienthttp.Policy{MaxAttempts: 1})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v3/users", nil)
+	if resp, err := c.Do(req); err != nil {
+		t.Errorf("valid per-call policy: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	// …and an invalid one fails the call on a good client.
+	good, _ := newClient(t)
+	ctx = resilienthttp.ContextWithPolicy(context.Background(), resilienthttp.Policy{Statuses: map[int]resilienthttp.Rule{200: resilienthttp.RuleRetry}})
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v3/users", nil)
+	if _, err := good.Do(req); !errors.Is(err, resilienthttp.ErrInvalidPolicy) {
+		t.Errorf("invalid per-call policy: %v, want ErrInvalidPolicy", err)
+	}
+	if n := srv.Total(); n != 1 {
+		t.Errorf("server saw %d requests, want only the one with the valid policy", n)
 	}
 }
