@@ -56,7 +56,7 @@ type Client struct {
 	breaker *BreakerSettings // nil: off
 	budget  *RetryBudget     // nil: off
 	hostKey func(*http.Request) string
-	hosts   sync.Map // host key → *host
+	hosts   hostRegistry
 
 	loop *retryablehttp.Client
 }

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"time"
-
-	"github.com/sony/gobreaker/v2"
 )
 
 // ErrAttemptTimeout is the cause of an attempt that Policy.AttemptTimeout
@@ -151,50 +148,6 @@ func (b *cancelOnClose) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel(nil)
 	return err
-}
-
-// host holds the guards of one host key; a nil guard is turned off.
-type host struct {
-	key     string
-	limiter *hostLimiter
-	breaker *hostBreaker
-	budget  *retryTokens
-}
-
-// hostFor returns the guards of req's host, creating them on first use.
-// Lookups are lock-free once a host exists.
-func (c *Client) hostFor(req *http.Request) *host {
-	key := req.URL.Host
-	if c.hostKey != nil {
-		key = c.hostKey(req)
-	}
-	if h, ok := c.hosts.Load(key); ok {
-		return h.(*host)
-	}
-	h := &host{key: key}
-	if c.limiter != nil {
-		h.limiter = newHostLimiter(*c.limiter, c.clock.Now())
-	}
-	if c.breaker != nil {
-		h.breaker = newHostBreaker(key, *c.breaker, c.clock, c.logStateChange)
-	}
-	if c.budget != nil {
-		h.budget = newRetryTokens(*c.budget)
-	}
-	actual, _ := c.hosts.LoadOrStore(key, h)
-	return actual.(*host)
-}
-
-func (c *Client) logStateChange(host string, from, to gobreaker.State) {
-	if c.logger == nil {
-		return
-	}
-	level := slog.LevelInfo
-	if to == gobreaker.StateOpen {
-		level = slog.LevelWarn
-	}
-	c.logger.LogAttrs(context.Background(), level, "resilienthttp: circuit breaker state change",
-		slog.String("host", host), slog.String("from", from.String()), slog.String("to", to.String()))
 }
 
 // errTooManyRedirects replaces net/http's untyped "stopped after 10
