@@ -46,3 +46,13 @@ func TestAfterFuncOnAClockWithoutTimers(t *testing.T) {
 		t.Fatalf("stop after the time: fired %v, want the function run and stop to say so", fired.Load())
 	}
 }
+
+// The system clock's timers are time.AfterFunc's: stopped in time, they do
+// not fire.
+func TestSystemClockAfterFunc(t *testing.T) {
+	var fired atomic.Bool
+	stop := afterFunc(systemClock{}, time.Hour, func() { fired.Store(true) })
+	if !stop() || fired.Load() {
+		t.Fatal("a timer stopped an hour early fired, or stop said it did")
+	}
+}

@@ -158,8 +158,9 @@ func WithoutRetryBudget() Option { return func(c *Client) { c.budget = nil } }
 
 // WithHostKey sets how requests are grouped for the rate limiter, circuit
 // breaker and retry budget. The default is the request URL's host (with
-// port), so each service endpoint has its own state. State is kept for
-// every key seen for the life of the client. Nil means the default.
+// port), so each service endpoint has its own state. A key's state is
+// dropped once it has not been used for ten minutes; used again, it starts
+// afresh. Nil means the default.
 func WithHostKey(key func(*http.Request) string) Option { return func(c *Client) { c.hostKey = key } }
 
 // RetryEvent describes an attempt the client is about to repeat.

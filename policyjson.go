@@ -100,7 +100,17 @@ func (p *Policy) UnmarshalJSON(b []byte) error {
 			errs = append(errs, &PolicyError{Field: k.key, Value: shown(raw), Reason: jsonReason(f.Interface())})
 		}
 	}
-	q := Policy{
+	q := w.policy()
+	if err := errors.Join(append(errs, q.check(n)...)...); err != nil {
+		return err
+	}
+	*p = q
+	return nil
+}
+
+// policy returns the Policy w encodes.
+func (w policyJSON) policy() Policy {
+	return Policy{
 		MaxAttempts:          w.MaxAttempts,
 		BaseDelay:            time.Duration(w.BaseDelay),
 		MaxDelay:             time.Duration(w.MaxDelay),
@@ -113,11 +123,6 @@ func (p *Policy) UnmarshalJSON(b []byte) error {
 		ConnectErrors:        w.ConnectErrors,
 		SendErrors:           w.SendErrors,
 	}
-	if err := errors.Join(append(errs, q.check(n)...)...); err != nil {
-		return err
-	}
-	*p = q
-	return nil
 }
 
 // policyKeys lists policyJSON's keys, in declaration order, each with its
