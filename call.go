@@ -59,30 +59,34 @@ func ContextIdempotent(ctx context.Context) context.Context {
 // call is the state of one logical request across its attempts. The retry
 // loop runs on the caller's goroutine, so it needs no lock.
 type call struct {
-	c      *Client
-	p      *Policy
-	ctx    context.Context
-	req    *http.Request // the caller's
-	safe   bool          // repeating cannot duplicate an effect
-	single bool          // the body can be sent only once
-	host   *host         // the guards of the request's host
+	c    *Client
+	p    *Policy
+	ctx  context.Context
+	req  *http.Request // the caller's
+	host *host         // the guards of the request's host
 
-	last answer // the last attempt's answer, as the transport read it
+	// last is the last answer, as the transport read it: for the final
+	// response, its Retry-After is the APIError's.
+	last answer
 
-	attempts       int
+	attempts   int
+	lastStatus int
+	wait       time.Duration
+	reason     StopReason
+	head       *errorHead // of the final error response, once read
+
+	safe           bool // repeating cannot duplicate an effect
+	single         bool // the body can be sent only once
 	retryable      bool // the policy would repeat the last outcome
-	lastStatus     int
-	retryAfter     time.Duration
-	hasRetryAfter  bool
-	wait           time.Duration
-	reason         StopReason
 	refreshPending bool
 	refreshed      bool
+}
 
-	// The head of the final error response's body, once read.
-	head     []byte
-	headErr  error
-	headRead bool
+// errorHead is the start of the final error response's body and the error
+// its read ended with, if any.
+type errorHead struct {
+	body []byte
+	err  error
 }
 
 func (c *Client) do(req *http.Request, standard bool) (*http.Response, error) {
@@ -219,53 +223,45 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 // settle decides what an attempt's outcome means for the call and applies
 // the decision. It reports whether to repeat the request.
 func (cl *call) settle(resp *http.Response, err error) bool {
-	f := cl.facts(resp, err)
-	d := decide(cl.p, f)
-	cl.apply(d, f, resp)
+	var f facts
+	cl.facts(&f, resp, err)
+	d := decide(cl.p, &f)
+	cl.apply(&d, &f, resp)
 	return d.retry
 }
 
 // facts gathers what decide needs. A success reads nothing more: the clock,
 // the budget and the random source cost on the hot path.
-func (cl *call) facts(resp *http.Response, err error) facts {
-	f := facts{
-		err:        err,
-		attempts:   cl.attempts,
-		safe:       cl.safe,
-		bodyOnce:   cl.single,
-		canRefresh: cl.c.refresh != nil && !cl.refreshed,
-		ctxDone:    cl.ctx.Err() != nil,
-	}
+func (cl *call) facts(f *facts, resp *http.Response, err error) {
+	f.err, f.attempts, f.safe, f.bodyOnce = err, cl.attempts, cl.safe, cl.single
 	if err == nil {
 		f.status = resp.StatusCode
 		if f.status < 400 {
-			return f
+			return
 		}
-		a := cl.last
-		if a.resp != resp || a.now.IsZero() {
-			a = readAnswer(resp, nil, cl.c.clock)
+		a := &cl.last
+		if a.resp != resp {
+			a.read(resp, nil, cl.c.clock)
 		}
-		f.retryAfter, f.hasRetryAfter, f.now = a.retryAfter, a.hasRetryAfter, a.now
+		f.retryAfter, f.hasRetryAfter = a.retryAfter, a.hasRetryAfter
 	}
-	if f.now.IsZero() {
-		f.now = cl.c.clock.Now()
-	}
+	f.canRefresh = cl.c.refresh != nil && !cl.refreshed
+	f.ctxDone = cl.ctx.Err() != nil
+	f.now = cl.c.clock.Now()
 	f.deadline, _ = cl.ctx.Deadline()
 	f.budgetLeft = cl.host.budget == nil || cl.host.budget.allowsRetry()
 	f.jitter = cl.c.rnd()
-	return f
 }
 
 // apply is the one place where a decision takes effect: the call's record,
 // the retry budget, draining the answer that will be repeated, the retry
 // hook and the log.
-func (cl *call) apply(d decision, f facts, resp *http.Response) {
-	cl.last = answer{}
+func (cl *call) apply(d *decision, f *facts, resp *http.Response) {
 	if d.sent {
 		cl.attempts++
 	}
 	if f.err == nil {
-		cl.lastStatus, cl.retryAfter, cl.hasRetryAfter = f.status, f.retryAfter, f.hasRetryAfter
+		cl.lastStatus = f.status
 	}
 	cl.reason, cl.retryable, cl.wait, cl.refreshPending = d.reason, d.retryable, d.wait, d.refresh
 	if b := cl.host.budget; b != nil {
@@ -290,7 +286,7 @@ func (cl *call) apply(d decision, f facts, resp *http.Response) {
 }
 
 // report tells the retry hook and the logger about a retry.
-func (cl *call) report(f facts, d decision) {
+func (cl *call) report(f *facts, d *decision) {
 	ev := RetryEvent{
 		Method:     cl.req.Method,
 		URL:        redactURL(cl.req.URL),
@@ -381,9 +377,9 @@ func (cl *call) requestError(err error) *RequestError {
 // call's *APIError: kept, it lets ParseAPIError describe a response from
 // StandardClient whose body the caller already read and closed.
 func (cl *call) readErrorHead(resp *http.Response) {
-	if !cl.headRead {
-		cl.head, cl.headErr = readErrorHead(resp.Body)
-		cl.headRead = true
+	if cl.head == nil {
+		body, err := readErrorHead(resp.Body)
+		cl.head = &errorHead{body: body, err: err}
 	}
 }
 
@@ -392,10 +388,10 @@ func (cl *call) readErrorHead(resp *http.Response) {
 func (cl *call) keepErrorHead(resp *http.Response) {
 	cl.readErrorHead(resp)
 	rest := io.Reader(resp.Body)
-	if cl.headErr != nil {
-		rest = failedRead{cl.headErr}
+	if cl.head.err != nil {
+		rest = failedRead{cl.head.err}
 	}
-	resp.Body = &headFirst{r: io.MultiReader(bytes.NewReader(cl.head), rest), body: resp.Body}
+	resp.Body = &headFirst{r: io.MultiReader(bytes.NewReader(cl.head.body), rest), body: resp.Body}
 }
 
 // headFirst is a response body whose head the client has read already.
@@ -428,11 +424,13 @@ func (r failedRead) Read([]byte) (int, error) { return 0, r.err }
 
 func (cl *call) apiError(resp *http.Response) *APIError {
 	cl.readErrorHead(resp)
-	finishErrorBody(resp.Body, cl.headErr)
-	e := newAPIError(resp, cl.head, cl.headErr, cl.req.Method, redactURL(cl.req.URL), cl.c.requestIDs)
+	finishErrorBody(resp.Body, cl.head.err)
+	e := newAPIError(resp, cl.head.body, cl.head.err, cl.req.Method, redactURL(cl.req.URL), cl.c.requestIDs)
 	e.Attempts = cl.attempts
 	e.Reason = cl.reason
-	e.RetryAfter, e.hasRetryAfter = cl.retryAfter, cl.hasRetryAfter
+	if cl.last.resp == resp {
+		e.RetryAfter, e.hasRetryAfter = cl.last.retryAfter, cl.last.hasRetryAfter
+	}
 	e.retryable = cl.retryable
 	return e
 }
@@ -441,13 +439,13 @@ func (cl *call) apiError(resp *http.Response) *APIError {
 // it is an error document with a code; otherwise the response, whole.
 func (cl *call) checkErrorIn2xx(resp *http.Response) (*http.Response, error) {
 	cl.keepErrorHead(resp)
-	if cl.headErr != nil {
+	if cl.head.err != nil {
 		resp.Body.Close()
-		return nil, cl.requestError(cl.headErr)
+		return nil, cl.requestError(cl.head.err)
 	}
 	// Only shapes that exist to report errors count: a success document may
 	// well carry {"code":0,"message":"ok"}.
-	switch f := errbody.Parse(resp.Header.Get("Content-Type"), cl.head); f.Format {
+	switch f := errbody.Parse(resp.Header.Get("Content-Type"), cl.head.body); f.Format {
 	case errbody.FormatErrorCode, errbody.FormatErrorCodeCamel, errbody.FormatNestedError, errbody.FormatOAuth:
 		if f.Code != "" {
 			return nil, cl.apiError(resp)

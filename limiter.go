@@ -320,10 +320,7 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 		h.accepted.Add(1)
 		return
 	}
-	now := a.now
-	if now.IsZero() {
-		now = clk.Now()
-	}
+	now := clk.Now()
 	hasRA := a.hasRetryAfter
 	if mayPause {
 		if a.retryAfter > 0 {

@@ -214,7 +214,7 @@ func TestObserveCountsEveryAnswerButThrottling(t *testing.T) {
 			h := newHostLimiter(s, clk.now)
 			var a answer
 			if tc.resp != nil {
-				a = readAnswer(tc.resp, nil, clk)
+				a.read(tc.resp, nil, clk)
 			}
 			h.observe(&a, clk)
 			if got := h.accepted.Load() == 1; got != tc.accepted {

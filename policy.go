@@ -590,7 +590,7 @@ type decision struct {
 
 // decide applies policy p to what an attempt came to. It is pure: the same
 // facts give the same decision, and it changes nothing.
-func decide(p *Policy, f facts) decision {
+func decide(p *Policy, f *facts) decision {
 	switch {
 	// A guard stopped the call for now; the policy would have gone on, so
 	// the failure is retryable later, as one stopped by a deadline is.

@@ -50,7 +50,7 @@ func TestDecideDefaultTable(t *testing.T) {
 					if withRA && status >= 400 {
 						f.retryAfter, f.hasRetryAfter = 2*time.Second, true
 					}
-					d := decide(&p, f)
+					d := decide(&p, &f)
 					checkRow(t, name, row.get, row.post, row.onlyWithRA, row.finalResponse, method, withRA, d)
 				}
 			}
@@ -117,7 +117,7 @@ func TestDecideTransportErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		for _, method := range []string{"GET", "POST"} {
-			d := decide(&p, facts{err: c.err, safe: isIdempotentMethod(method), budgetLeft: true, jitter: 0})
+			d := decide(&p, &facts{err: c.err, safe: isIdempotentMethod(method), budgetLeft: true, jitter: 0})
 			want := c.get
 			if method == "POST" {
 				want = c.post
@@ -176,7 +176,7 @@ func TestDecideStops(t *testing.T) {
 	for _, c := range cases {
 		f := base
 		c.edit(&f)
-		if got := decide(&p, f); got != c.want {
+		if got := decide(&p, &f); got != c.want {
 			t.Errorf("%s:\n got %+v\nwant %+v", c.name, got, c.want)
 		}
 	}
@@ -191,7 +191,7 @@ func TestDecideFollowsThePolicy(t *testing.T) {
 		ClientErrors: RuleRetryIdempotent, ServerErrors: RuleRetryWithRetryAfter,
 		ConnectErrors: RuleFail, SendErrors: RuleRetry,
 	}.withDefaults()
-	retries := func(f facts) bool { f.budgetLeft, f.jitter = true, 0.5; return decide(&p, f).retry }
+	retries := func(f facts) bool { f.budgetLeft, f.jitter = true, 0.5; return decide(&p, &f).retry }
 	checks := []struct {
 		name string
 		f    facts
@@ -213,7 +213,7 @@ func TestDecideFollowsThePolicy(t *testing.T) {
 			t.Errorf("%s: retry %v, want %v", c.name, got, c.want)
 		}
 	}
-	if d := decide(&p, facts{status: 404, budgetLeft: true, jitter: 0.5}); d.wait != 500*time.Millisecond {
+	if d := decide(&p, &facts{status: 404, budgetLeft: true, jitter: 0.5}); d.wait != 500*time.Millisecond {
 		t.Errorf("BaseDelay: wait %v, want 500ms", d.wait)
 	}
 }

@@ -26,8 +26,9 @@ type attemptTransport struct{ c *Client }
 
 func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, ctx := t.c, req.Context()
+	cl, _ := ctx.Value(callKey{}).(*call)
 	var h *host
-	if cl, ok := ctx.Value(callKey{}).(*call); ok && req.URL == cl.req.URL {
+	if cl != nil && req.URL == cl.req.URL {
 		h = cl.host // not redirected: the call already looked it up
 	} else {
 		h = c.hostFor(req)
@@ -62,16 +63,21 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	resp, err := t.send(req)
-	a := readAnswer(resp, err, c.clock)
-	if cl, ok := ctx.Value(callKey{}).(*call); ok {
-		cl.last = a
+	// Kept in the call, which the decision reads next (and which saves an
+	// allocation per attempt).
+	var a *answer
+	if cl != nil {
+		a = &cl.last
+	} else {
+		a = new(answer)
 	}
+	a.read(resp, err, c.clock)
 	if done != nil {
-		h.breaker.report(done, ctx, &a)
+		h.breaker.report(done, ctx, a)
 	}
 	if h.limiter != nil {
-		h.limiter.observe(&a, c.clock)
-		well = probe && answeredWell(&a)
+		h.limiter.observe(a, c.clock)
+		well = probe && answeredWell(a)
 	}
 	return resp, err
 }
@@ -81,25 +87,19 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 type answer struct {
 	resp *http.Response // nil after a transport error
 	err  error
-	// now is when an answer of 400 or more was read; zero otherwise, since
-	// the clock costs on the hot path.
-	now           time.Time
+	// retryAfter and hasRetryAfter are the response's Retry-After, read
+	// for a status of 400 or more (the clock costs on the hot path).
 	retryAfter    time.Duration
 	hasRetryAfter bool
 }
 
-// readAnswer reads what the guards and the decision need from an attempt's
+// read records what the guards and the decision need from an attempt's
 // outcome.
-func readAnswer(resp *http.Response, err error, clk Clock) answer {
-	if err != nil {
-		return answer{err: err}
+func (a *answer) read(resp *http.Response, err error, clk Clock) {
+	*a = answer{resp: resp, err: err}
+	if err == nil && resp.StatusCode >= 400 {
+		a.retryAfter, a.hasRetryAfter = retryAfter(resp.Header, clk.Now())
 	}
-	a := answer{resp: resp}
-	if resp.StatusCode >= 400 {
-		a.now = clk.Now()
-		a.retryAfter, a.hasRetryAfter = retryAfter(resp.Header, a.now)
-	}
-	return a
 }
 
 // status is the answer's status code, or 0 after a transport error.
