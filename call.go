@@ -234,6 +234,7 @@ func (cl *call) settle(resp *http.Response, err error) bool {
 // the budget and the random source cost on the hot path.
 func (cl *call) facts(f *facts, resp *http.Response, err error) {
 	f.err, f.attempts, f.safe, f.bodyOnce = err, cl.attempts, cl.safe, cl.single
+	f.sent = cl.last.sent
 	if err == nil {
 		f.status = resp.StatusCode
 		if f.status < 400 {

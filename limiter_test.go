@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -232,4 +233,27 @@ func TestAdaptivePacingRecoversWhenAdmittedAnswersAre4xx(t *testing.T) {
 		t.Errorf("%d calls answered 404 waited %v in all, want about what 200s wait (%v)", calls, notFound, ok)
 	}
 	t.Logf("waits: 200s %v, 404s %v", ok, notFound)
+}
+
+// A call whose context ends while it waits for the limiter sent nothing, and
+// its error says so: no attempt counted.
+func TestAttemptsCountOnlyWhatWasSent(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	clk := &cancellingClock{fakeClock: newFakeClock(), cancel: cancel}
+	c := resilienthttp.New(resilienthttp.WithClock(clk),
+		resilienthttp.WithRateLimit(resilienthttp.LimiterSettings{Rate: 1, Burst: 1}))
+	defer c.CloseIdleConnections()
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/v3/users", nil); err != nil {
+		t.Fatal(err) // spends the limiter's one token
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v3/users", nil)
+	_, err := c.Do(req) // waits for the next token; the clock cancels the wait
+	var reqErr *resilienthttp.RequestError
+	if !errors.As(err, &reqErr) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want a *RequestError wrapping context.Canceled", err)
+	}
+	if reqErr.Attempts != 0 || srv.Total() != 1 || !strings.Contains(err.Error(), "0 attempts") {
+		t.Errorf("Attempts %d, server saw %d requests in all, error %q; want 0 attempts for the waiting call", reqErr.Attempts, srv.Total(), err)
+	}
 }

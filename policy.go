@@ -552,6 +552,7 @@ type facts struct {
 	retryAfter    time.Duration
 	hasRetryAfter bool
 
+	sent       bool // the attempt reached the base transport
 	attempts   int  // attempts sent before this one
 	safe       bool // repeating cannot duplicate an effect
 	bodyOnce   bool // the request body cannot be sent again
@@ -577,7 +578,8 @@ type decision struct {
 	// repeating it cannot help, true when the call stopped only for want
 	// of attempts, budget, time or the body (Retryable reports it).
 	retryable bool
-	// sent says the attempt reached the network (a guard's refusal did not).
+	// sent says the attempt reached the network: a guard's refusal, or a
+	// context that ended while the attempt waited for the limiter, did not.
 	sent bool
 	// succeeded says the host answered below 400: the retry budget gains.
 	succeeded bool
@@ -599,11 +601,11 @@ func decide(p *Policy, f *facts) decision {
 	case errors.Is(f.err, ErrRateLimited):
 		return decision{reason: StopRateLimited, retryable: true}
 	case f.err != nil && f.ctxDone:
-		return decision{reason: StopContextDone, sent: true}
+		return decision{reason: StopContextDone, sent: f.sent}
 	case f.err == nil && f.status < 400:
 		return decision{reason: StopNotRetryable, sent: true, succeeded: true}
 	}
-	d := decision{sent: true}
+	d := decision{sent: f.sent || f.err == nil}
 	rule := p.StatusRule(f.status)
 	if f.err != nil {
 		rule = classify(f.err, p)

@@ -117,7 +117,7 @@ func TestDecideTransportErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		for _, method := range []string{"GET", "POST"} {
-			d := decide(&p, &facts{err: c.err, safe: isIdempotentMethod(method), budgetLeft: true, jitter: 0})
+			d := decide(&p, &facts{err: c.err, sent: true, safe: isIdempotentMethod(method), budgetLeft: true, jitter: 0})
 			want := c.get
 			if method == "POST" {
 				want = c.post
@@ -144,8 +144,10 @@ func TestDecideStops(t *testing.T) {
 			decision{reason: StopCircuitOpen, retryable: true}},
 		{"rate limited: nothing sent", func(f *facts) { f.status, f.err = 0, &RateLimitError{Host: "h"} },
 			decision{reason: StopRateLimited, retryable: true}},
-		{"context done during the attempt", func(f *facts) { f.status, f.err, f.ctxDone = 0, context.Canceled, true },
+		{"context done during the attempt", func(f *facts) { f.status, f.err, f.ctxDone, f.sent = 0, context.Canceled, true, true },
 			decision{reason: StopContextDone, sent: true}},
+		{"context done while waiting for the limiter: nothing sent", func(f *facts) { f.status, f.err, f.ctxDone = 0, context.DeadlineExceeded, true },
+			decision{reason: StopContextDone}},
 		{"attempts exhausted", func(f *facts) { f.attempts = 3 },
 			decision{reason: StopAttemptsExhausted, retryable: true, sent: true, spendsBudget: true}},
 		{"budget exhausted", func(f *facts) { f.budgetLeft = false },
@@ -203,8 +205,8 @@ func TestDecideFollowsThePolicy(t *testing.T) {
 		{"ClientErrors: 418 POST", facts{status: 418}, false},
 		{"ServerErrors: 599 without Retry-After", facts{status: 599, safe: true}, false},
 		{"ServerErrors: 599 with Retry-After", facts{status: 599, retryAfter: time.Second, hasRetryAfter: true}, true},
-		{"ConnectErrors", facts{err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, safe: true}, false},
-		{"SendErrors: POST reset", facts{err: io.ErrUnexpectedEOF}, true},
+		{"ConnectErrors", facts{err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, sent: true, safe: true}, false},
+		{"SendErrors: POST reset", facts{err: io.ErrUnexpectedEOF, sent: true}, true},
 		{"MaxAttempts", facts{status: 404, attempts: 1}, false},
 		{"MaxRetryAfter", facts{status: 429, retryAfter: 11 * time.Second, hasRetryAfter: true}, false},
 	}

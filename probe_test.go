@@ -2,6 +2,7 @@ package resilienthttp_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -169,4 +170,55 @@ func (c fastHostClock) Sleep(ctx context.Context, d time.Duration) error {
 	case <-time.After(5 * time.Second):
 		panic("fastHostClock: a short wait that no answer ended")
 	}
+}
+
+// A first GET to a new host that hangs with no deadline of its own does not
+// hold the calls behind it: fifty calls with 2 s deadlines all reach the
+// server. Real time: the client's own clock, as an SDK has it.
+func TestHungFirstRequestHoldsNoOne(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/hang", servicetest.Step{Delay: time.Hour})
+	hangOut := make(chan struct{})
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.URL.Path == "/hang" {
+			close(hangOut)
+		}
+		return srv.Client().Transport.RoundTrip(req)
+	})
+	c := resilienthttp.New(resilienthttp.WithTransport(base))
+	hangCtx, stopHang := context.WithCancel(context.Background())
+	hung := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(hangCtx, http.MethodGet, srv.URL+"/hang", nil)
+		_, err := c.Do(req)
+		hung <- err
+	}()
+	<-hangOut
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/users", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	if n, seen := failed.Load(), srv.Attempts("/users"); n != 0 || seen != 50 {
+		t.Errorf("%d of 50 calls failed and the server saw %d; want all 50 answered", n, seen)
+	}
+	stopHang()
+	if err := <-hung; !errors.Is(err, context.Canceled) {
+		t.Errorf("the hung call ended with %v, want context.Canceled", err)
+	}
+	c.CloseIdleConnections()
 }

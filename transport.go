@@ -33,6 +33,9 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	} else {
 		h = c.hostFor(req)
 	}
+	if cl != nil {
+		cl.last = answer{} // nothing sent yet
+	}
 	if h.breaker != nil {
 		// Fail fast on an open circuit before queueing behind the limiter.
 		if err := h.breaker.refuses(); err != nil {
@@ -87,6 +90,7 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 type answer struct {
 	resp *http.Response // nil after a transport error
 	err  error
+	sent bool // the attempt was handed to the base transport
 	// retryAfter and hasRetryAfter are the response's Retry-After, read
 	// for a status of 400 or more (the clock costs on the hot path).
 	retryAfter    time.Duration
@@ -96,7 +100,7 @@ type answer struct {
 // read records what the guards and the decision need from an attempt's
 // outcome.
 func (a *answer) read(resp *http.Response, err error, clk Clock) {
-	*a = answer{resp: resp, err: err}
+	*a = answer{resp: resp, err: err, sent: true}
 	if err == nil && resp.StatusCode >= 400 {
 		a.retryAfter, a.hasRetryAfter = retryAfter(resp.Header, clk.Now())
 	}
