@@ -25,7 +25,8 @@ type BreakerSettings struct {
 	// BucketPeriod is the granularity of that rolling window. Zero means 1s.
 	BucketPeriod time.Duration
 	// Timeout is how long a breaker stays open before it lets probes
-	// through; a longer Retry-After from the host keeps it open longer.
+	// through; a longer Retry-After from the host, up to the client's
+	// Policy.MaxRetryAfter, keeps it open longer.
 	// Zero means 5s.
 	Timeout time.Duration
 	// ReadyToTrip decides, after each failure while closed, whether to
@@ -138,12 +139,15 @@ type hostBreaker struct {
 	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
 	isFailure func(*http.Response, error) bool
 	timeout   time.Duration
+	// maxHold is the client's Policy.MaxRetryAfter: a longer Retry-After
+	// does not hold the breaker open (see report).
+	maxHold   time.Duration
 	clock     Clock
 	openUntil atomic.Int64 // Unix nanoseconds
 }
 
-func newHostBreaker(host string, s BreakerSettings, clk Clock, logf func(host string, from, to gobreaker.State)) *hostBreaker {
-	b := &hostBreaker{host: host, isFailure: s.IsFailure, timeout: s.Timeout, clock: clk}
+func newHostBreaker(host string, s BreakerSettings, maxHold time.Duration, clk Clock, logf func(host string, from, to gobreaker.State)) *hostBreaker {
+	b := &hostBreaker{host: host, isFailure: s.IsFailure, timeout: s.Timeout, maxHold: maxHold, clock: clk}
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         host,
 		MaxRequests:  s.MaxRequests,
@@ -206,7 +210,7 @@ func (b *hostBreaker) report(done func(error), ctx context.Context, a *answer) {
 		// Open now (this failure may have tripped it): a longer
 		// Retry-After holds it open. gobreaker's own State is not asked,
 		// since asking moves it past its nominal timeout to half-open.
-		if a.retryAfter > 0 && b.openUntil.Load() != 0 {
+		if a.retryAfter > 0 && a.retryAfter <= b.maxHold && b.openUntil.Load() != 0 {
 			if now := b.clock.Now(); b.openUntil.Load() > now.UnixNano() {
 				b.extend(now.Add(a.retryAfter))
 			}

@@ -150,6 +150,23 @@ func TestBreakerHeldOpenByLongerRetryAfter(t *testing.T) {
 	}
 }
 
+// A Retry-After beyond MaxRetryAfter does not hold the breaker open: the
+// host is back to its Timeout, like the limiter's pause.
+func TestBreakerNotHeldByRetryAfterPastMaxRetryAfter(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/", servicetest.Step{Status: 503, RetryAfter: "3600"}, servicetest.Step{Status: 503, RetryAfter: "3600"},
+		servicetest.Step{Status: 200})
+	c, clk := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{MaxAttempts: 1}),
+		resilienthttp.WithoutRateLimit(),
+		resilienthttp.WithBreaker(resilienthttp.BreakerSettings{ConsecutiveFailures: 2}))
+	do(t, c, http.MethodGet, srv.URL+"/", nil)
+	do(t, c, http.MethodGet, srv.URL+"/", nil)
+	clk.Sleep(context.Background(), 6*time.Second) // past the breaker's 5s Timeout
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/", nil); err != nil || srv.Total() != 3 {
+		t.Fatalf("err = %v after %d attempts; want the half-open probe sent and answered", err, srv.Total())
+	}
+}
+
 func TestBreakerIsPerHost(t *testing.T) {
 	down := servicetest.NewServer(t)
 	down.Script("/", servicetest.Statuses(502)...)

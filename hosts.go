@@ -98,10 +98,10 @@ func (c *Client) hostFor(req *http.Request) *host {
 func (c *Client) newHost(key string, now time.Time) *host {
 	h := &host{key: key}
 	if c.limiter != nil {
-		h.limiter = newHostLimiter(*c.limiter, now)
+		h.limiter = newHostLimiter(*c.limiter, c.policy.MaxRetryAfter, now)
 	}
 	if c.breaker != nil {
-		h.breaker = newHostBreaker(key, *c.breaker, c.clock, c.logStateChange)
+		h.breaker = newHostBreaker(key, *c.breaker, c.policy.MaxRetryAfter, c.clock, c.logStateChange)
 	}
 	if c.budget != nil {
 		h.budget = newRetryTokens(*c.budget)

@@ -83,6 +83,9 @@ const (
 // hostLimiter is one host's pacing state.
 type hostLimiter struct {
 	settings LimiterSettings
+	// maxPause is the client's Policy.MaxRetryAfter: no pause or pace the
+	// server asks for may hold the host longer (see pauseFor, declare).
+	maxPause time.Duration
 	// lim is replaced, not reconfigured, when a declared quota arrives, so
 	// the new pace starts with the burst the server says is left.
 	lim atomic.Pointer[rate.Limiter]
@@ -117,8 +120,8 @@ type hostLimiter struct {
 	measured float64
 }
 
-func newHostLimiter(s LimiterSettings, now time.Time) *hostLimiter {
-	h := &hostLimiter{settings: s, probed: make(chan struct{}), probeSlot: make(chan struct{}, 1),
+func newHostLimiter(s LimiterSettings, maxPause time.Duration, now time.Time) *hostLimiter {
+	h := &hostLimiter{settings: s, maxPause: maxPause, probed: make(chan struct{}), probeSlot: make(chan struct{}, 1),
 		windowStart: now, ceiling: math.Inf(1)}
 	h.probeSlot <- struct{}{}
 	fixed := s.Rate > 0 && s.Rate != rate.Inf
@@ -323,13 +326,11 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 	now := clk.Now()
 	hasRA := a.hasRetryAfter
 	if mayPause {
-		if a.retryAfter > 0 {
-			h.pauseUntil(now.Add(a.retryAfter))
-		}
+		h.pauseFor(now, a.retryAfter)
 	}
 	rl, hasRL := parseRateLimitHeaders(resp.Header, now)
 	if hasRL && rl.exhausted && status != http.StatusTooManyRequests {
-		h.pauseUntil(now.Add(rl.reset))
+		h.pauseFor(now, rl.reset)
 	}
 	if h.settings.Static {
 		return
@@ -351,6 +352,17 @@ func throttled(status int, hasRetryAfter bool) bool {
 	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && hasRetryAfter
 }
 
+// pauseFor pauses the host for d from now, unless d is longer than
+// maxPause: a server may not take a host away from every caller for longer
+// than one call would wait for it. The call that was told returns with the
+// wait (StopRetryAfterTooLong); later calls go out and hear the server's
+// answer themselves.
+func (h *hostLimiter) pauseFor(now time.Time, d time.Duration) {
+	if d > 0 && d <= h.maxPause {
+		h.pauseUntil(now.Add(d))
+	}
+}
+
 func (h *hostLimiter) pauseUntil(t time.Time) {
 	for {
 		cur := h.pausedUntil.Load()
@@ -361,7 +373,14 @@ func (h *hostLimiter) pauseUntil(t time.Time) {
 }
 
 // declare paces the host at the quota its rate-limit headers declare.
+//
+// A quota that spaces requests further apart than maxPause (a daily
+// quota, say) is not paced: as with a long pause, calls go out and hear the
+// server's answer themselves.
 func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
+	if time.Duration(float64(time.Second)/quota) > h.maxPause {
+		return
+	}
 	r := quota * headerHeadroom
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -16,7 +16,7 @@ import (
 // everyone if it was good.
 func TestFirstContactProbe(t *testing.T) {
 	clk := blockingClock{now: time.Unix(1_800_000_000, 0)}
-	h := newHostLimiter(LimiterSettings{}, clk.now)
+	h := newHostLimiter(LimiterSettings{}, DefaultMaxRetryAfter, clk.now)
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	held := func() bool {
@@ -78,7 +78,7 @@ func (blockingClock) Sleep(ctx context.Context, d time.Duration) error {
 // its deadline, then goes alongside it.
 func TestFirstContactWaitIsBounded(t *testing.T) {
 	clk := &eventClock{now: time.Unix(1_800_000_000, 0), event: func(time.Time) {}}
-	h := newHostLimiter(LimiterSettings{}, clk.now)
+	h := newHostLimiter(LimiterSettings{}, DefaultMaxRetryAfter, clk.now)
 	if probe, _ := h.wait(context.Background(), "h", clk); !probe {
 		t.Fatal("first caller is not the probe")
 	}
@@ -93,7 +93,7 @@ func TestFirstContactWaitIsBounded(t *testing.T) {
 		t.Fatalf("%v, waits = %v; want a call past firstContactWait to go at once", err, clk.sleeps)
 	}
 
-	h = newHostLimiter(LimiterSettings{}, clk.now)
+	h = newHostLimiter(LimiterSettings{}, DefaultMaxRetryAfter, clk.now)
 	h.wait(context.Background(), "h", clk)
 	ctx, cancel := context.WithDeadline(context.Background(), clk.now.Add(firstContactWait/2))
 	defer cancel()
@@ -115,7 +115,7 @@ func TestFirstContactProbeSettings(t *testing.T) {
 		{LimiterSettings{Rate: 10}, false},
 		{LimiterSettings{NoFirstContactProbe: true}, false},
 	} {
-		h := newHostLimiter(tc.s, time.Now())
+		h := newHostLimiter(tc.s, DefaultMaxRetryAfter, time.Now())
 		if probe, _ := h.wait(context.Background(), "h", systemClock{}); probe != tc.probe {
 			t.Errorf("%+v: first caller is the probe: %v, want %v", tc.s, probe, tc.probe)
 		}
@@ -153,7 +153,7 @@ func waitTwice(t *testing.T, s LimiterSettings, event func(h *hostLimiter, now t
 	t.Helper()
 	clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
 	s.NoFirstContactProbe = true
-	h := newHostLimiter(s, clk.now)
+	h := newHostLimiter(s, DefaultMaxRetryAfter, clk.now)
 	clk.event = func(now time.Time) { event(h, now) }
 	h.wait(context.Background(), "h", clk)
 	if _, err := h.wait(context.Background(), "h", clk); err != nil {
@@ -211,7 +211,7 @@ func TestObserveCountsEveryAnswerButThrottling(t *testing.T) {
 			if limited {
 				s.Rate = 10 // past the cheap path: increase does the counting
 			}
-			h := newHostLimiter(s, clk.now)
+			h := newHostLimiter(s, DefaultMaxRetryAfter, clk.now)
 			var a answer
 			if tc.resp != nil {
 				a.read(tc.resp, nil, clk)

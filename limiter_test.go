@@ -16,31 +16,94 @@ import (
 
 func TestRetryAfterPausesTheWholeHost(t *testing.T) {
 	srv := servicetest.NewServer(t)
-	srv.Script("/busy", servicetest.Step{Status: 429, RetryAfter: "120"})
+	srv.Script("/busy", servicetest.Step{Status: 429, RetryAfter: "30"})
 	c, clk := newClient(t)
-	// The wait is past MaxRetryAfter: this call returns at once…
-	if _, err := do(t, c, http.MethodGet, srv.URL+"/busy", nil); !errors.Is(err, resilienthttp.ErrTooManyRequests) {
+	within := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 10*time.Second)
+	}
+	// The wait is past this caller's deadline: the call returns at once…
+	ctx, cancel := within()
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/busy", nil)
+	if _, err := c.Do(req); !errors.Is(err, resilienthttp.ErrTooManyRequests) {
 		t.Fatalf("err = %v, want the 429", err)
 	}
-	// …but the host asked every caller to stay away for 120s. A call that
+	// …but the host asked every caller to stay away for 30s. A call that
 	// cannot wait that long fails without sending anything.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel = within()
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/other", nil)
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/other", nil)
 	_, err := c.Do(req)
 	var rl *resilienthttp.RateLimitError
 	if !errors.Is(err, resilienthttp.ErrRateLimited) || !errors.As(err, &rl) || srv.Attempts("/other") != 0 {
 		t.Fatalf("err = %v, server saw %d; want ErrRateLimited and nothing sent", err, srv.Attempts("/other"))
 	}
-	if rl.Wait != 120*time.Second {
-		t.Errorf("RateLimitError.Wait = %v, want 120s", rl.Wait)
+	if rl.Wait != 30*time.Second {
+		t.Errorf("RateLimitError.Wait = %v, want 30s", rl.Wait)
 	}
 	// A call without a deadline waits the pause out, then goes.
 	if _, err := do(t, c, http.MethodGet, srv.URL+"/other", nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := clk.Sleeps(); len(got) != 1 || got[0] != 120*time.Second {
-		t.Errorf("waits = %v, want [2m0s]", got)
+	if got := clk.Sleeps(); len(got) != 1 || got[0] != 30*time.Second {
+		t.Errorf("waits = %v, want [30s]", got)
+	}
+}
+
+// No server-requested pause or pace takes a host away for longer than
+// MaxRetryAfter: the call told to wait longer returns with the wait, and the
+// next call goes out at once and hears the server itself. Absurd values are
+// treated the same way.
+func TestNoHostPauseLongerThanMaxRetryAfter(t *testing.T) {
+	inAnHour := func(now time.Time) string { return strconv.FormatInt(now.Add(time.Hour).Unix(), 10) }
+	for _, tc := range []struct {
+		name string
+		step func(now time.Time) servicetest.Step
+	}{
+		{"429, Retry-After a day", func(time.Time) servicetest.Step { return servicetest.Step{Status: 429, RetryAfter: "86400"} }},
+		{"503, Retry-After an hour", func(time.Time) servicetest.Step { return servicetest.Step{Status: 503, RetryAfter: "3600"} }},
+		{"429, Retry-After 9000000000", func(time.Time) servicetest.Step { return servicetest.Step{Status: 429, RetryAfter: "9000000000"} }},
+		{"429, Retry-After in the year 9999", func(time.Time) servicetest.Step {
+			return servicetest.Step{Status: 429, RetryAfter: "Fri, 31 Dec 9999 23:59:59 GMT"}
+		}},
+		{"200, RateLimit r=0 for a day", func(time.Time) servicetest.Step {
+			return servicetest.Step{Header: http.Header{"Ratelimit": {`"d";r=0;t=86400`}}}
+		}},
+		{"200, X-RateLimit-Remaining 0 for an hour", func(now time.Time) servicetest.Step {
+			return servicetest.Step{Header: http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {inAnHour(now)}}}
+		}},
+		{"200, RateLimit-Policy one a day", func(time.Time) servicetest.Step {
+			return servicetest.Step{Header: http.Header{"Ratelimit-Policy": {`"d";q=1;w=86400`}}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, clk := newClient(t, resilienthttp.WithoutBreaker())
+			srv := servicetest.NewServer(t, servicetest.WithClock(clk.Now))
+			srv.Script("/told", tc.step(clk.Now()))
+			_, err := do(t, c, http.MethodGet, srv.URL+"/told", nil)
+			var apiErr *resilienthttp.APIError
+			if errors.As(err, &apiErr) && apiErr.Reason != resilienthttp.StopRetryAfterTooLong && apiErr.RetryAfter > 0 {
+				t.Errorf("the told call: %v, want it returned with the wait (%q)", err, resilienthttp.StopRetryAfterTooLong)
+			}
+			for i := 0; i < 3; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/next", nil)
+				resp, err := c.Do(req)
+				cancel()
+				if err != nil {
+					t.Fatalf("call %d after it: %v, want it sent and answered", i+1, err)
+				}
+				resp.Body.Close()
+			}
+			if n := srv.Attempts("/next"); n != 3 {
+				t.Errorf("server saw %d later calls, want 3", n)
+			}
+			for _, d := range clk.Sleeps() {
+				if d > resilienthttp.DefaultMaxRetryAfter {
+					t.Errorf("a caller waited %v, longer than MaxRetryAfter", d)
+				}
+			}
+		})
 	}
 }
 

@@ -157,6 +157,14 @@ type Policy struct {
 	// MaxRetryAfter is the longest server-requested wait (Retry-After) the
 	// client sleeps. A longer one ends the call at once with an *APIError
 	// whose RetryAfter says how long the server asked for. Zero means 60s.
+	//
+	// The client's MaxRetryAfter also bounds what a server can do to the
+	// host's other calls: a Retry-After, an exhausted rate-limit window
+	// (RateLimit r=0, X-RateLimit-Remaining 0) or a declared quota
+	// (RateLimit-Policy) pauses or paces every call to the host only when
+	// it holds them for MaxRetryAfter or less. A longer one is returned to
+	// the call that got it, and later calls go out and hear the server's
+	// answer themselves.
 	MaxRetryAfter time.Duration
 
 	// AttemptTimeout bounds each attempt, from sending the request to the
