@@ -279,6 +279,7 @@ func (cl *call) apply(d *decision, f *facts, resp *http.Response) {
 	if resp != nil {
 		// go-retryablehttp drains only 4 KiB before closing, which costs a
 		// connection for any longer error body; drain up to maxDrain first.
+		limitErrorBody(resp.Body, drainTimeout)
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
 	}
 	if cl.c.onRetry != nil || cl.c.logger != nil {
@@ -388,6 +389,7 @@ func (cl *call) readErrorHead(resp *http.Response) {
 // the rest, so the caller still reads the whole body.
 func (cl *call) keepErrorHead(resp *http.Response) {
 	cl.readErrorHead(resp)
+	limitErrorBody(resp.Body, 0) // the rest is the caller's to read
 	rest := io.Reader(resp.Body)
 	if cl.head.err != nil {
 		rest = failedRead{cl.head.err}

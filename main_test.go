@@ -22,6 +22,8 @@ type fakeClock struct {
 	now    time.Time
 	sleeps []time.Duration
 	timers []*fakeTimer
+	// armed, if set, hears the duration of every timer started.
+	armed chan time.Duration
 }
 
 type fakeTimer struct {
@@ -70,7 +72,11 @@ func (f *fakeClock) AfterFunc(d time.Duration, fn func()) (stop func() bool) {
 	f.mu.Lock()
 	t := &fakeTimer{d: d, at: f.now.Add(d), f: fn}
 	f.timers = append(f.timers, t)
+	armed := f.armed
 	f.mu.Unlock()
+	if armed != nil {
+		armed <- d
+	}
 	return func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,7 +67,7 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	resp, err := t.send(req)
+	resp, err := t.send(req, cl)
 	// Kept in the call, which the decision reads next (and which saves an
 	// allocation per attempt).
 	var a *answer
@@ -115,17 +117,30 @@ func (a *answer) status() int {
 }
 
 // send hands the attempt to the base transport, bounded by the policy's
-// AttemptTimeout.
-func (t attemptTransport) send(req *http.Request) (*http.Response, error) {
-	cl, _ := req.Context().Value(callKey{}).(*call)
-	if cl == nil || cl.p.AttemptTimeout <= 0 {
-		return t.c.base.RoundTrip(req)
+// AttemptTimeout, and bounds the client's read of an error response's body.
+func (t attemptTransport) send(req *http.Request, cl *call) (*http.Response, error) {
+	var resp *http.Response
+	var err error
+	bound := errorBodyTimeout
+	if cl != nil && cl.p.AttemptTimeout > 0 {
+		bound = cl.p.AttemptTimeout
+		resp, err = t.sendWithin(req, bound)
+	} else {
+		resp, err = t.c.base.RoundTrip(req)
 	}
+	if err == nil && resp.StatusCode >= 400 {
+		resp.Body = newErrorBody(resp.Body, t.c.clock, bound)
+	}
+	return resp, err
+}
+
+// sendWithin sends req, giving up with ErrAttemptTimeout after d.
+func (t attemptTransport) sendWithin(req *http.Request, d time.Duration) (*http.Response, error) {
 	// Like http.Transport's ResponseHeaderTimeout, the bound ends with the
-	// response headers: reading the body is the caller's business, under
-	// the caller's context.
+	// response headers: reading a good answer's body is the caller's
+	// business, under the caller's context.
 	ctx, cancel := context.WithCancelCause(req.Context())
-	stop := afterFunc(t.c.clock, cl.p.AttemptTimeout, func() { cancel(ErrAttemptTimeout) })
+	stop := afterFunc(t.c.clock, d, func() { cancel(ErrAttemptTimeout) })
 	resp, err := t.c.base.RoundTrip(req.WithContext(ctx))
 	if !stop() {
 		if err == nil {
@@ -140,6 +155,75 @@ func (t attemptTransport) send(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// errorBodyTimeout bounds the client's own read of an error response's body
+// when the policy sets no AttemptTimeout. Error documents are small and sent
+// with the headers; one that takes longer is broken or hostile.
+const errorBodyTimeout = time.Second
+
+// drainTimeout bounds the drain of an error body before a retry: it only
+// saves a connection, so it must not spend the caller's time.
+const drainTimeout = 100 * time.Millisecond
+
+// errErrorBodyCut is the read error of an error body that took longer than
+// its bound.
+var errErrorBodyCut = errors.New("resilienthttp: error body not read within its time bound")
+
+// errorBody is an error response's body while the client reads it (its
+// head for the *APIError, a drain before a retry): a timer on the client's
+// Clock closes it when the read takes too long, so a server that trickles
+// an error body cannot hold the call. What was read is kept; the error
+// says the body was cut.
+type errorBody struct {
+	io.ReadCloser
+	clk  Clock
+	cut  atomic.Bool // the timer closed it
+	mu   sync.Mutex
+	stop func() bool // the running timer, if any
+}
+
+func newErrorBody(body io.ReadCloser, clk Clock, d time.Duration) *errorBody {
+	b := &errorBody{ReadCloser: body, clk: clk}
+	b.limit(d)
+	return b
+}
+
+// limit bounds the reads from now on to d; d <= 0 lifts the bound.
+func (b *errorBody) limit(d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stop != nil {
+		b.stop()
+		b.stop = nil
+	}
+	if d > 0 {
+		b.stop = afterFunc(b.clk, d, func() {
+			b.cut.Store(true)
+			b.ReadCloser.Close()
+		})
+	}
+}
+
+func (b *errorBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.cut.Load() {
+		err = errErrorBodyCut
+	}
+	return n, err
+}
+
+func (b *errorBody) Close() error {
+	b.limit(0)
+	return b.ReadCloser.Close()
+}
+
+// limitErrorBody bounds the reads of resp's body from now on to d, if it is
+// an error body.
+func limitErrorBody(body io.Reader, d time.Duration) {
+	if b, ok := body.(*errorBody); ok {
+		b.limit(d)
+	}
 }
 
 // cancelOnClose releases an attempt's context once its body is closed.

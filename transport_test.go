@@ -1,6 +1,7 @@
 package resilienthttp_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -163,5 +164,75 @@ func TestHostKeyGroupsHosts(t *testing.T) {
 	var open *resilienthttp.CircuitOpenError
 	if !errors.As(err, &open) || open.Host != "one-service" || b.Total() != 0 {
 		t.Fatalf("err = %v, b saw %d; want b refused under the shared key", err, b.Total())
+	}
+}
+
+// trickler answers status with the first bytes of an error document, then
+// sends nothing more until the client goes away: a body that would hold a
+// reader for as long as the server likes.
+func trickler(t *testing.T, status int) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(status)
+		w.Write([]byte(`{"error_code":"SVC.0001",`))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The client's read of an error body is part of the attempt: bounded by
+// AttemptTimeout when set, by a second otherwise, on the client's Clock.
+// What was read is kept, marked Truncated.
+func TestErrorBodyReadIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy resilienthttp.Policy
+		bound  time.Duration
+	}{
+		{"AttemptTimeout", resilienthttp.Policy{AttemptTimeout: time.Minute}, time.Minute},
+		{"default", resilienthttp.Policy{}, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := trickler(t, http.StatusNotFound)
+			c, clk := newClient(t, resilienthttp.WithPolicy(tc.policy))
+			clk.armed = make(chan time.Duration, 4)
+			done := make(chan error, 1)
+			go func() {
+				_, err := do(t, c, http.MethodGet, srv.URL+"/v1/items/x", nil)
+				done <- err
+			}()
+			for d := range clk.armed { // the send timer, if any, then the body's
+				if d == tc.bound && (tc.policy.AttemptTimeout == 0 || len(clk.Timers()) == 2) {
+					break
+				}
+			}
+			clk.Advance(tc.bound)
+			e := asAPIError(t, <-done)
+			if e.StatusCode != 404 || !e.Truncated || string(e.Body) != `{"error_code":"SVC.0001",` || e.Attempts != 1 {
+				t.Errorf("got %d, truncated %v, body %q, %d attempts; want the 404 with what was read, truncated",
+					e.StatusCode, e.Truncated, e.Body, e.Attempts)
+			}
+		})
+	}
+}
+
+// A retryable 500 whose body trickles does not spend the caller's deadline:
+// each drain before a retry is cut short, and the call ends with the
+// *APIError, not with context.DeadlineExceeded. Real time, as in production.
+func TestTricklingRetryableBodyKeepsTheDeadline(t *testing.T) {
+	srv := trickler(t, http.StatusInternalServerError)
+	c := resilienthttp.New(resilienthttp.WithRandom(constRand(0.5)), resilienthttp.WithoutBreaker(),
+		resilienthttp.WithPolicy(resilienthttp.Policy{AttemptTimeout: 500 * time.Millisecond}))
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/jobs", nil)
+	_, err := c.Do(req)
+	e := asAPIError(t, err)
+	if e.StatusCode != 500 || e.Attempts != 4 || !e.Truncated || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("got %v (%d attempts, truncated %v); want the 500 after 4 attempts, truncated", err, e.Attempts, e.Truncated)
 	}
 }
