@@ -171,6 +171,14 @@ type Policy struct {
 	// end of the response headers, separately from the caller's deadline,
 	// which bounds the whole call. A timed-out attempt is a transport error
 	// after the request was sent. Zero means no per-attempt bound.
+	//
+	// The client's own read of an error response's body (the head it keeps
+	// in APIError, the drain that saves the connection) is part of the
+	// attempt and gets the same bound again, or one second when
+	// AttemptTimeout is zero; the drain before a retry gets at most 100 ms.
+	// A body cut short keeps what was read, with APIError.Truncated set.
+	// A successful response's body is the caller's, under the caller's
+	// context.
 	AttemptTimeout time.Duration
 
 	// IdempotencyKeyHeader names the request header whose presence makes a
