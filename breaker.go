@@ -48,7 +48,8 @@ type BreakerSettings struct {
 	// the breaker's lock held: it must not block or send requests.
 	OnStateChange func(host string, from, to gobreaker.State)
 	// IsFailure decides whether an attempt's outcome counts against the
-	// host. Nil means: a transport error or a 500, 502, 503 or 504. Every
+	// host. Nil means: a transport error (but not a request net/http
+	// refuses to send) or a 500, 502, 503 or 504. Every
 	// other response counts as a success (a 404 says nothing about the
 	// host's health); a cancelled context counts as neither.
 	IsFailure func(resp *http.Response, err error) bool
@@ -91,7 +92,9 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 
 func defaultIsFailure(resp *http.Response, err error) bool {
 	if err != nil {
-		return true
+		// A request net/http refuses to send (an invalid header, an
+		// unsupported scheme) says nothing of the host either.
+		return !isMalformedRequest(err)
 	}
 	switch resp.StatusCode {
 	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:

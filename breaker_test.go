@@ -107,6 +107,23 @@ func TestBreakerIgnoresClientErrors(t *testing.T) {
 	}
 }
 
+// A request net/http refuses to send is the caller's fault, not the
+// host's: it does not open the host's breaker for everyone else.
+func TestBreakerIgnoresMalformedRequests(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	c, _ := newClient(t, resilienthttp.WithBreaker(resilienthttp.BreakerSettings{ConsecutiveFailures: 1}))
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+		req.Header.Set("X-Bad", "line\nbreak")
+		if _, err := c.Do(req); err == nil || errors.Is(err, resilienthttp.ErrCircuitOpen) {
+			t.Fatalf("malformed call %d: %v, want net/http's refusal", i, err)
+		}
+	}
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/", nil); err != nil || srv.Total() != 1 {
+		t.Errorf("a good call after them: %v (server saw %d), want it sent and answered", err, srv.Total())
+	}
+}
+
 func TestBreakerIgnoresCancelledCalls(t *testing.T) {
 	srv := servicetest.NewServer(t)
 	srv.Script("/slow", servicetest.Step{Fault: servicetest.FaultHangAfterHeaders})
