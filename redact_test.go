@@ -131,3 +131,50 @@ func TestCredentialsNeverAppear(t *testing.T) {
 		})
 	}
 }
+
+// credentialHeaders are header names that carry a credential by their
+// shape: the client forwards none of them to another host on a redirect and
+// keeps none in APIError.Header. Most are real services' names.
+var credentialHeaders = []string{
+	"Authorization", "Proxy-Authorization", "Authentication", "Cookie", "Cookie2",
+	"X-Goog-Api-Key", "Ocp-Apim-Subscription-Key", "Api-Key", "X-Api-Key", "X-Apikey", "X-Functions-Key",
+	"Private-Token", "X-Vault-Token", "X-Access-Token", "X-Auth-Token", "X-Subject-Token", "X-Amz-Security-Token",
+	"X-Csrf-Token", "X-Csrftoken", "X-Xsrf-Token", "X-Client-Secret", "X-Session-Id", "Signature", "X-Hub-Signature-256",
+	"X-Password", "X-Pwd", "X-Sig", "X-Jwt-Assertion", "X-Amz-Server-Side-Encryption-Customer-Key", "X-Hmac",
+	"X-Oauth-Client", "X-Api-Key2",
+}
+
+// ordinaryHeaders are header names that carry no credential, some of them
+// close to the shapes above: the client forwards and keeps them all.
+var ordinaryHeaders = []string{
+	"Idempotency-Key", "X-Idempotency-Key", "X-Request-Id", "X-Correlation-Id", "Traceparent", "Tracestate",
+	"Baggage", "User-Agent", "Accept", "Accept-Language", "Content-Type", "If-None-Match", "Prefer",
+	"X-Author", "X-Bypass-Cache", "Keep-Alive-Hint", "X-Signed-Headers", "X-Monkey",
+}
+
+// TestAPIErrorHeaderKeepsNoCredentialShapedHeader: a service answers an
+// error with headers whose names look like credentials and with ordinary
+// ones; APIError.Header keeps exactly the ordinary ones (and the challenge
+// of a 401, which carries no credential).
+func TestAPIErrorHeaderKeepsNoCredentialShapedHeader(t *testing.T) {
+	h := http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}
+	for _, k := range append(append([]string(nil), credentialHeaders...), ordinaryHeaders...) {
+		h.Set(k, "v-"+k)
+	}
+	h.Del("Content-Type") // the server's own
+	srv := servicetest.NewServer(t)
+	srv.Script("/e", servicetest.Step{Status: 401, Header: h})
+	c, _ := newClient(t)
+	_, err := do(t, c, http.MethodGet, srv.URL+"/e", nil)
+	e := asAPIError(t, err)
+	for _, k := range credentialHeaders {
+		if v, ok := e.Header[http.CanonicalHeaderKey(k)]; ok {
+			t.Errorf("APIError.Header keeps %s: %q", k, v)
+		}
+	}
+	for _, k := range append([]string{"Www-Authenticate", "X-Request-Id"}, ordinaryHeaders...) {
+		if k != "Content-Type" && e.Header.Get(k) == "" {
+			t.Errorf("APIError.Header lost %s", k)
+		}
+	}
+}
