@@ -123,26 +123,29 @@ func redactHeader(h http.Header) http.Header {
 	return out
 }
 
-// sensitiveQuery reports whether a query parameter may carry a credential.
-func sensitiveQuery(key string) bool {
-	k := strings.ToLower(key)
-	for _, s := range [...]string{"token", "signature", "sig", "key", "secret", "password", "auth", "credential", "session"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
+// credentialQuery reports whether a query parameter named name may carry a
+// credential: by the rule for header names (credentialName), so api_key,
+// apiKey, access_token, client_secret, X-Amz-Signature, X-Amz-Credential,
+// passwd, pwd, sig, jwt and assertion do, or by being exactly "code", the
+// OAuth authorization code (country_code, zipcode and promoCode, whose last
+// word is code, are not credentials).
+func credentialQuery(name string) bool {
+	return strings.EqualFold(name, "code") || credentialName(name)
 }
 
 // redactURL returns u as text without what could let a reader of a log or an
-// error act as the caller: userinfo is dropped and the values of
-// credential-like query parameters are replaced.
+// error act as the caller: userinfo is dropped, the values of credential-like
+// query parameters (credentialQuery) are replaced, and the fragment is
+// dropped whole. The fragment is never sent, so the text still names the
+// request that went out; and what it holds has no fixed shape to redact by
+// (the OAuth implicit flow puts #access_token=… there, others a bare token).
 func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
 	r := *u
 	r.User = nil
+	r.Fragment, r.RawFragment = "", ""
 	if r.RawQuery != "" {
 		q, err := url.ParseQuery(r.RawQuery)
 		if err != nil {
@@ -150,7 +153,7 @@ func redactURL(u *url.URL) string {
 		} else {
 			changed := false
 			for k, vs := range q {
-				if sensitiveQuery(k) {
+				if credentialQuery(k) {
 					for i := range vs {
 						vs[i] = "REDACTED"
 					}
