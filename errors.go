@@ -40,8 +40,10 @@ const (
 )
 
 // MaxErrorBody is how much of an error response's body the client reads and
-// keeps in APIError.Body. The rest is drained, up to maxDrain, so the
-// connection can be reused, and then closed.
+// keeps in APIError.Body; of a gzip body that net/http passed through, how
+// many decoded bytes it keeps (reading at most twice as many compressed
+// ones). The rest is drained, up to maxDrain, so the connection can be
+// reused, and then closed.
 const MaxErrorBody = 64 << 10
 
 // maxDrain bounds how much of an unwanted body is read to keep its
@@ -76,9 +78,14 @@ type APIError struct {
 	// Title, Detail, Type and Instance are the service's RFC 9457 problem
 	// details (Title also from {"error":{"title":…}}), when it sent them.
 	Title, Detail, Type, Instance string
-	// Body is the start of the response body, at most MaxErrorBody bytes.
+	// Body is the start of the response body, at most MaxErrorBody bytes;
+	// a gzip body that net/http passed through (the request set
+	// Accept-Encoding itself) is decoded, and the limit counts decoded
+	// bytes.
 	Body []byte
-	// Truncated reports that the body was longer than Body.
+	// Truncated reports that the body was longer than Body: more than
+	// MaxErrorBody bytes (decoded, for gzip), or not readable, or not
+	// decodable to the end.
 	Truncated bool
 	// Header is the final response's header without credentials
 	// (Set-Cookie, X-Subject-Token and the like are removed).
@@ -243,11 +250,29 @@ func ParseAPIError(resp *http.Response) *APIError {
 	return e
 }
 
+// maxGzipErrorBody bounds the compressed bytes read of a gzip error body
+// that net/http passed through. MaxErrorBody counts decoded bytes, and
+// incompressible data takes a few more compressed bytes than decoded ones
+// (gzip adds 5 per 64 KiB stored); twice the limit leaves room for a poor
+// encoder and still bounds a stream that decodes to little or nothing.
+const maxGzipErrorBody = 2 * MaxErrorBody
+
 // readErrorHead reads the start of an error response's body: up to
-// MaxErrorBody bytes, and one more to tell that there was more.
+// MaxErrorBody bytes, and one more to tell that there was more. A body that
+// fills them and starts as gzip does (one net/http passed through) is read
+// on, up to maxGzipErrorBody bytes and one more, so that it decodes to
+// MaxErrorBody bytes; newAPIError decodes it.
 func readErrorHead(body io.Reader) ([]byte, error) {
-	return io.ReadAll(io.LimitReader(body, MaxErrorBody+1))
+	head, err := io.ReadAll(io.LimitReader(body, MaxErrorBody+1))
+	if err != nil || len(head) <= MaxErrorBody || !bytes.HasPrefix(head, gzipMagic) {
+		return head, err
+	}
+	rest, err := io.ReadAll(io.LimitReader(body, maxGzipErrorBody-MaxErrorBody))
+	return append(head, rest...), err
 }
+
+// gzipMagic starts every gzip stream: its ID1, ID2 and CM (deflate) bytes.
+var gzipMagic = []byte{0x1f, 0x8b, 8}
 
 // finishErrorBody drains what is left of an error body after its head was
 // read, so the connection can be reused, and closes it; a body whose read
@@ -263,12 +288,12 @@ func finishErrorBody(body io.ReadCloser, readErr error) {
 // newAPIError describes an error response from the head of its body (as
 // readErrorHead read it, with the error the read ended with, if any).
 func newAPIError(resp *http.Response, body []byte, err error, method, redactedURL string, requestIDHeaders []string) *APIError {
-	if !resp.Uncompressed && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		body = gunzip(body)
-	}
 	truncated := len(body) > MaxErrorBody
-	if truncated {
-		body = body[:MaxErrorBody]
+	if !resp.Uncompressed && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		body, truncated = gunzip(body)
+	}
+	if len(body) > MaxErrorBody {
+		body, truncated = body[:MaxErrorBody], true
 	}
 	e := &APIError{
 		StatusCode: resp.StatusCode,
@@ -292,19 +317,24 @@ func newAPIError(resp *http.Response, body []byte, err error, method, redactedUR
 	return e
 }
 
-// gunzip decodes a gzip error body that net/http passed through (the
-// caller asked for gzip itself), up to MaxErrorBody+1 decoded bytes so a
-// small bomb cannot cost much. A body that is not gzip is kept as it came.
-func gunzip(raw []byte) []byte {
+// gunzip decodes the head of a gzip error body that net/http passed through
+// (the caller asked for gzip itself), as readErrorHead read it, up to
+// MaxErrorBody+1 decoded bytes so a small bomb cannot cost much. more
+// reports that the body held more than MaxErrorBody decoded bytes, or more
+// than could be decoded: the compressed head was cut (readErrorHead stopped
+// at maxGzipErrorBody), the stream broken off, or followed by what is not
+// gzip. A body that is not gzip is kept as it came, and more reports that
+// it is longer than MaxErrorBody.
+func gunzip(raw []byte) (body []byte, more bool) {
 	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return raw
+		return raw, len(raw) > MaxErrorBody
 	}
 	out, err := io.ReadAll(io.LimitReader(zr, MaxErrorBody+1))
 	if err != nil && len(out) == 0 {
-		return raw
+		return raw, len(raw) > MaxErrorBody
 	}
-	return out
+	return out, len(out) > MaxErrorBody || err != nil || len(raw) > maxGzipErrorBody
 }
 
 // discard drains what is left of body, within maxDrain, and closes it, so the

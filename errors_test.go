@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -946,4 +947,58 @@ func TestRequestID(t *testing.T) {
 			t.Errorf("RequestID = %q, want req-4 (the last of 4 attempts)", e.RequestID)
 		}
 	})
+}
+
+// TestAPIErrorGzipBodyLimitCountsDecodedBytes: when the caller asked for
+// gzip itself, net/http passes the compressed body through and the client
+// decodes it. MaxErrorBody counts decoded bytes, so even incompressible data
+// (more compressed bytes than decoded ones) fills Body, and Truncated says
+// whether the body held more: decoded bytes past the limit, or compressed
+// bytes past what was read.
+func TestAPIErrorGzipBodyLimitCountsDecodedBytes(t *testing.T) {
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		rand.NewChaCha8([32]byte{10}).Read(b) // seeded: the same bytes every run
+		return b
+	}
+	for _, tt := range []struct {
+		name      string
+		data      []byte
+		truncated bool
+	}{
+		{"incompressible 100 KiB", random(100 << 10), true},
+		{"incompressible, one byte over", random(resilienthttp.MaxErrorBody + 1), true},
+		{"incompressible, exactly MaxErrorBody", random(resilienthttp.MaxErrorBody), false},
+		{"incompressible 1 KiB", random(1 << 10), false},
+		{"compressible 1 MiB", bytes.Repeat([]byte("error "), 1<<20/6), true},
+	} {
+		step := servicetest.Step{Status: 500, Body: gzipped(t, string(tt.data)),
+			Header: http.Header{"Content-Encoding": {"gzip"}, "Content-Type": {"application/octet-stream"}}}
+		check := func(t *testing.T, e *resilienthttp.APIError) {
+			t.Helper()
+			want := tt.data[:min(len(tt.data), resilienthttp.MaxErrorBody)]
+			if !bytes.Equal(e.Body, want) || e.Truncated != tt.truncated {
+				t.Errorf("kept %d bytes (the data's start: %v), Truncated %v; want %d, Truncated %v",
+					len(e.Body), bytes.Equal(e.Body, want), e.Truncated, len(want), tt.truncated)
+			}
+		}
+		t.Run(tt.name, func(t *testing.T) {
+			srv := servicetest.NewServer(t)
+			srv.Script("/gz", step)
+			c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{MaxAttempts: 1}))
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/gz", nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			_, err := c.Do(req)
+			check(t, asAPIError(t, err))
+
+			// ParseAPIError reads a response from any client the same way.
+			req, _ = http.NewRequest(http.MethodGet, srv.URL+"/gz", nil)
+			req.Header.Set("Accept-Encoding", "gzip")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, resilienthttp.ParseAPIError(resp))
+		})
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,4 +131,129 @@ func TestCredentialsNeverAppear(t *testing.T) {
 			}
 		})
 	}
+}
+
+// credentialHeaders are header names that carry a credential by their
+// shape: the client forwards none of them to another host on a redirect and
+// keeps none in APIError.Header. Most are real services' names.
+var credentialHeaders = []string{
+	"Authorization", "Proxy-Authorization", "Authentication", "Cookie", "Cookie2",
+	"X-Goog-Api-Key", "Ocp-Apim-Subscription-Key", "Api-Key", "X-Api-Key", "X-Apikey", "X-Functions-Key",
+	"Private-Token", "X-Vault-Token", "X-Access-Token", "X-Auth-Token", "X-Subject-Token", "X-Amz-Security-Token",
+	"X-Csrf-Token", "X-Csrftoken", "X-Xsrf-Token", "X-Client-Secret", "X-Session-Id", "Signature", "X-Hub-Signature-256",
+	"X-Password", "X-Pwd", "X-Sig", "X-Jwt-Assertion", "X-Amz-Server-Side-Encryption-Customer-Key", "X-Hmac",
+	"X-Oauth-Client", "X-Api-Key2",
+}
+
+// ordinaryHeaders are header names that carry no credential, some of them
+// close to the shapes above: the client forwards and keeps them all.
+var ordinaryHeaders = []string{
+	"Idempotency-Key", "X-Idempotency-Key", "X-Request-Id", "X-Correlation-Id", "Traceparent", "Tracestate",
+	"Baggage", "User-Agent", "Accept", "Accept-Language", "Content-Type", "If-None-Match", "Prefer",
+	"X-Author", "X-Bypass-Cache", "Keep-Alive-Hint", "X-Signed-Headers", "X-Monkey",
+}
+
+// TestAPIErrorHeaderKeepsNoCredentialShapedHeader: a service answers an
+// error with headers whose names look like credentials and with ordinary
+// ones; APIError.Header keeps exactly the ordinary ones (and the challenge
+// of a 401, which carries no credential).
+func TestAPIErrorHeaderKeepsNoCredentialShapedHeader(t *testing.T) {
+	h := http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}
+	for _, k := range append(append([]string(nil), credentialHeaders...), ordinaryHeaders...) {
+		h.Set(k, "v-"+k)
+	}
+	h.Del("Content-Type") // the server's own
+	srv := servicetest.NewServer(t)
+	srv.Script("/e", servicetest.Step{Status: 401, Header: h})
+	c, _ := newClient(t)
+	_, err := do(t, c, http.MethodGet, srv.URL+"/e", nil)
+	e := asAPIError(t, err)
+	for _, k := range credentialHeaders {
+		if v, ok := e.Header[http.CanonicalHeaderKey(k)]; ok {
+			t.Errorf("APIError.Header keeps %s: %q", k, v)
+		}
+	}
+	for _, k := range append([]string{"Www-Authenticate", "X-Request-Id"}, ordinaryHeaders...) {
+		if k != "Content-Type" && e.Header.Get(k) == "" {
+			t.Errorf("APIError.Header lost %s", k)
+		}
+	}
+}
+
+// TestURLCredentialsNeverAppearInErrors: a call to a URL whose query and
+// fragment carry credentials under the names services and OAuth use fails,
+// as an *APIError and as an *RequestError; none of the values is in any text
+// of the error, of the RetryEvents or of the *RequestError inside
+// StandardClient's *url.Error, while the ordinary parameters, some with
+// names close to credential ones, are all there as they were.
+func TestURLCredentialsNeverAppearInErrors(t *testing.T) {
+	secret := url.Values{}
+	for _, k := range []string{"pwd", "code", "jwt", "passwd", "pass", "password", "apikey", "api_key", "apiKey",
+		"access_token", "refresh_token", "id_token", "accessToken", "assertion", "client_assertion", "client_secret",
+		"X-Amz-Signature", "X-Amz-Credential", "X-Amz-Security-Token", "sig", "signature", "auth", "oauth_verifier", "session_id", "key"} {
+		secret.Set(k, "s3cr3t-"+k)
+	}
+	ordinary := url.Values{}
+	for k, v := range map[string]string{"country_code": "NL", "zipcode": "1011AB", "postal_code": "1011", "promoCode": "SPRING",
+		"limit": "10", "author": "alice", "design": "flat", "keyword": "shoes", "idempotency_key": "k-1",
+		"X-Amz-SignedHeaders": "host", "X-Amz-Date": "20250101T000000Z", "monkey": "bonobo"} {
+		ordinary.Set(k, v)
+	}
+	query := secret.Encode() + "&" + ordinary.Encode()
+	const fragment = "#access_token=s3cr3t-frag&token_type=bearer&expires_in=3600"
+
+	check := func(t *testing.T, what string, texts ...string) {
+		t.Helper()
+		all := strings.Join(texts, "\n")
+		for k := range secret {
+			if strings.Contains(all, secret.Get(k)) {
+				t.Errorf("%s carries the value of %s", what, k)
+			}
+		}
+		if strings.Contains(all, "s3cr3t-frag") || strings.Contains(all, "token_type") {
+			t.Errorf("%s carries the fragment: %s", what, texts[0])
+		}
+		for k := range ordinary {
+			if want := url.QueryEscape(k) + "=" + url.QueryEscape(ordinary.Get(k)); !strings.Contains(all, want) {
+				t.Errorf("%s lacks %s: %s", what, want, texts[0])
+			}
+		}
+	}
+	formats := func(err error) []string {
+		return []string{err.Error(), fmt.Sprintf("%v", err), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err), fmt.Sprintf("%s", err)}
+	}
+
+	t.Run("APIError", func(t *testing.T) {
+		srv := servicetest.NewServer(t)
+		srv.Script("/v1/items", servicetest.Step{Status: 404})
+		c, _ := newClient(t)
+		_, err := do(t, c, http.MethodGet, srv.URL+"/v1/items?"+query+fragment, nil)
+		e := asAPIError(t, err)
+		check(t, "*APIError", append(formats(err), fmt.Sprintf("%+v", *e), fmt.Sprintf("%#v", *e))...)
+		if got := srv.Requests()[0].Query.Get("code"); got != "s3cr3t-code" {
+			t.Fatalf("server got code=%q; the test sends the credentials", got)
+		}
+	})
+
+	t.Run("RequestError", func(t *testing.T) {
+		srv := servicetest.NewServer(t)
+		u := srv.URL + "/v1/items?" + query + fragment
+		srv.Close() // nothing listens: connection refused
+		var events []string
+		c, _ := newClient(t, resilienthttp.WithoutBreaker(), resilienthttp.WithoutRateLimit(),
+			resilienthttp.WithRetryHook(func(ev resilienthttp.RetryEvent) { events = append(events, fmt.Sprintf("%+v", ev)) }))
+		_, err := do(t, c, http.MethodGet, u, nil)
+		e := asRequestError(t, err)
+		if !errors.Is(err, syscall.ECONNREFUSED) || len(events) == 0 {
+			t.Fatalf("got %v after %d retries, want connection refused and retries", err, len(events))
+		}
+		check(t, "*RequestError", append(formats(err), fmt.Sprintf("%+v", *e), fmt.Sprintf("%#v", *e))...)
+		check(t, "RetryEvent", events...)
+
+		// Through StandardClient, net/http's *url.Error names the URL as
+		// given; the *RequestError inside names it redacted.
+		_, err = c.StandardClient().Get(u)
+		e = asRequestError(t, err)
+		check(t, "*RequestError in *url.Error", e.Method+" "+e.URL+": "+e.Error(), fmt.Sprintf("%+v", *e), fmt.Sprintf("%#v", *e))
+	})
 }

@@ -244,14 +244,25 @@ var errTooManyRedirects = errors.New("resilienthttp: stopped after 10 redirects"
 
 // checkRedirect keeps net/http's limit of 10 redirects, and extends its
 // rule of not forwarding Authorization and Cookie to another host to every
-// header that carries a credential (X-Auth-Token, X-Subject-Token, API keys).
+// header whose name looks like a credential (credentialName: X-Auth-Token,
+// X-Goog-Api-Key, Private-Token, X-Csrf-Token, …); ordinary headers
+// (Idempotency-Key, traceparent, User-Agent, …) go on. Another host is
+// another host name, whatever the port. Once a chain of redirects has left
+// the first request's host, the credentials stay dropped even when it comes
+// back to it, as with net/http's own: the other host chose where it leads.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errTooManyRedirects
 	}
-	if req.URL.Hostname() != via[0].URL.Hostname() {
-		for _, k := range sensitiveHeaders {
-			req.Header.Del(k)
+	left := !sameHostName(req.URL, via[0].URL)
+	for _, r := range via[1:] {
+		left = left || !sameHostName(r.URL, via[0].URL)
+	}
+	if left {
+		for k := range req.Header {
+			if credentialName(k) {
+				delete(req.Header, k)
+			}
 		}
 	}
 	return nil

@@ -236,3 +236,90 @@ func TestTricklingRetryableBodyKeepsTheDeadline(t *testing.T) {
 		t.Errorf("got %v (%d attempts, truncated %v); want the 500 after 4 attempts, truncated", err, e.Attempts, e.Truncated)
 	}
 }
+
+// TestRedirectDropsCredentialShapedHeaders: a redirect to another host
+// carries none of the headers whose names look like credentials, whatever a
+// service calls them (X-Goog-Api-Key, X-Vault-Token, …), and every ordinary
+// header (Idempotency-Key, traceparent, …). A redirect within the host name
+// keeps them all, as net/http does; a chain that left the host and comes
+// back does not get them back, since the other host chose where it leads.
+func TestRedirectDropsCredentialShapedHeaders(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		standard bool // through StandardClient
+		hops     func(origin, target *servicetest.Server, other string) (first string, land *servicetest.Server)
+		keep     bool
+	}{
+		{name: "another host", keep: false, hops: func(origin, target *servicetest.Server, other string) (string, *servicetest.Server) {
+			origin.Script("/go", redirectTo(other+"/landed"))
+			return origin.URL + "/go", target
+		}},
+		{name: "another host, 302", keep: false, hops: func(origin, target *servicetest.Server, other string) (string, *servicetest.Server) {
+			origin.Script("/go", servicetest.Step{Status: http.StatusFound, Header: http.Header{"Location": {other + "/landed"}}})
+			return origin.URL + "/go", target
+		}},
+		{name: "another host via StandardClient", standard: true, keep: false, hops: func(origin, target *servicetest.Server, other string) (string, *servicetest.Server) {
+			origin.Script("/go", redirectTo(other+"/landed"))
+			return origin.URL + "/go", target
+		}},
+		{name: "same host name, other port", keep: true, hops: func(origin, target *servicetest.Server, other string) (string, *servicetest.Server) {
+			origin.Script("/go", redirectTo(target.URL+"/landed"))
+			return origin.URL + "/go", target
+		}},
+		{name: "away and back", keep: false, hops: func(origin, target *servicetest.Server, other string) (string, *servicetest.Server) {
+			origin.Script("/go", redirectTo(other+"/bounce"))
+			target.Script("/bounce", redirectTo(origin.URL+"/landed"))
+			return origin.URL + "/go", origin
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			origin, target := servicetest.NewServer(t), servicetest.NewServer(t)
+			other := strings.Replace(target.URL, "127.0.0.1", "localhost", 1)
+			first, land := tt.hops(origin, target, other)
+			req, _ := http.NewRequest(http.MethodGet, first, nil)
+			for _, k := range append(append([]string(nil), credentialHeaders...), ordinaryHeaders...) {
+				req.Header.Set(k, "v-"+k)
+			}
+			req.Header["x-lowercase-token"] = []string{"v-lower"} // set past canonicalization
+			c, _ := newClient(t)
+			var resp *http.Response
+			var err error
+			if tt.standard {
+				resp, err = c.StandardClient().Do(req)
+			} else {
+				resp, err = c.Do(req)
+			}
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("got %v, %v; want a 200 after the redirect", resp, err)
+			}
+			resp.Body.Close()
+			var got http.Header
+			for _, r := range land.Requests() {
+				if r.Path == "/landed" {
+					got = r.Header
+				}
+			}
+			if got == nil {
+				t.Fatal("the redirect did not land")
+			}
+			for _, k := range append([]string{"X-Lowercase-Token"}, credentialHeaders...) {
+				if v := got.Get(k); (v != "") != tt.keep {
+					t.Errorf("%s arrived as %q; want it kept: %v", k, v, tt.keep)
+				}
+			}
+			for _, k := range ordinaryHeaders {
+				if k == "Content-Type" && strings.HasSuffix(tt.name, "302") {
+					continue // net/http drops the body's headers with the body
+				}
+				if got.Get(k) != "v-"+k {
+					t.Errorf("%s arrived as %q, want it kept", k, got.Get(k))
+				}
+			}
+		})
+	}
+}
+
+// redirectTo is a 307: the request goes on as it was, body headers included.
+func redirectTo(location string) servicetest.Step {
+	return servicetest.Step{Status: http.StatusTemporaryRedirect, Header: http.Header{"Location": {location}}}
+}
