@@ -20,6 +20,7 @@ type config struct {
 	burst      int
 	rlHeaders  RateLimitHeaders
 	retryAfter string // fixed Retry-After for 429s; computed if empty
+	limitCode  int    // the status of refusals; 0 means 429
 
 	failRatio    float64
 	failStatuses []int
@@ -63,6 +64,18 @@ func WithRateLimit(rps float64, burst int) Option {
 // Retry-After of d, rounded up to whole seconds.
 func WithRateLimitRetryAfter(d time.Duration) Option {
 	return func(c *config) { c.retryAfter = RetryAfterSeconds(d) }
+}
+
+// WithRateLimitStatus makes WithRateLimit refuse with code instead of 429.
+// With 503 the refusals carry no Retry-After (unless
+// WithRateLimitRetryAfter sets one), as a gateway's default load shedding
+// does (nginx's limit_req answers 503 and nothing else). It panics unless
+// code is 429 or 503.
+func WithRateLimitStatus(code int) Option {
+	if code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable {
+		panic(fmt.Sprintf("servicetest: WithRateLimitStatus(%d): need 429 or 503", code))
+	}
+	return func(c *config) { c.limitCode = code }
 }
 
 // RateLimitHeaders selects the headers describing the WithRateLimit bucket
@@ -131,7 +144,7 @@ func (s *Server) admit(now time.Time, h http.Header) (ok bool, retryAfter string
 	reset := seconds((burst - tokens) / s.cfg.rps)
 	if !ok {
 		retryAfter = s.cfg.retryAfter
-		if retryAfter == "" {
+		if retryAfter == "" && s.cfg.limitCode != http.StatusServiceUnavailable {
 			retryAfter = strconv.FormatInt(max(seconds((1-tokens)/s.cfg.rps), 1), 10)
 		}
 	}

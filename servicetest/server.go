@@ -15,6 +15,7 @@ package servicetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -364,7 +365,7 @@ func (s *Server) decide(r *http.Request, body []byte, n int64, sum [sha256.Size]
 	// requests they reject do not consume a step.
 	var step Step
 	if ok, retryAfter := s.admit(now, p.base); !ok {
-		step = Step{Status: http.StatusTooManyRequests, RetryAfter: retryAfter}
+		step = Step{Status: cmp.Or(s.cfg.limitCode, http.StatusTooManyRequests), RetryAfter: retryAfter}
 	} else if st.failRand != nil && st.failRand.Float64() < s.cfg.failRatio {
 		step = Step{Status: s.cfg.failStatuses[st.failRand.IntN(len(s.cfg.failStatuses))]}
 	} else {

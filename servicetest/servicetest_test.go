@@ -437,6 +437,24 @@ func TestRateLimit(t *testing.T) {
 	equal(t, "Attempts", s.Attempts("/r"), 6)
 }
 
+// A gateway's default load shedding: 503, and no Retry-After unless asked.
+func TestRateLimitStatus(t *testing.T) {
+	clock := newFakeClock()
+	s := NewServer(t, WithClock(clock.Now), WithRateLimit(1, 1), WithRateLimitStatus(503))
+	equal(t, "first", get(t, s, "/").status, 200)
+	r := get(t, s, "/")
+	equal(t, "refused", r.status, 503)
+	equal(t, "no Retry-After", r.header.Get("Retry-After"), "")
+	clock.Advance(time.Second)
+	equal(t, "after refill", get(t, s, "/").status, 200)
+
+	told := NewServer(t, WithClock(clock.Now), WithRateLimit(1, 1), WithRateLimitStatus(503), WithRateLimitRetryAfter(2*time.Second))
+	get(t, told, "/")
+	r = get(t, told, "/")
+	equal(t, "503 with a fixed Retry-After", r.status, 503)
+	equal(t, "its Retry-After", r.header.Get("Retry-After"), "2")
+}
+
 func TestRateLimitRetryAfterRoundsUp(t *testing.T) {
 	clock := newFakeClock()
 	s := NewServer(t, WithClock(clock.Now), WithRateLimit(0.25, 1))
