@@ -49,10 +49,16 @@ type BreakerSettings struct {
 	OnStateChange func(host string, from, to gobreaker.State)
 	// IsFailure decides whether an attempt's outcome counts against the
 	// host. Nil means: a transport error (but not a request net/http
-	// refuses to send) or a 500, 502, 503 or 504. Every
+	// refuses to send) or a 500, 502 or 504; and a 503 only while the host
+	// has answered nothing but failures within Interval. A host that
+	// answers others while it refuses some with 503 is shedding load (a
+	// gateway) or has one disabled service (the documents' 503): the
+	// limiter slows down for the first, and neither is a host that is down. Every
 	// other response counts as a success (a 404 says nothing about the
 	// host's health); a cancelled context counts as neither.
 	IsFailure func(resp *http.Response, err error) bool
+
+	defaultFailure bool // IsFailure was nil
 }
 
 func (s BreakerSettings) withDefaults() BreakerSettings {
@@ -85,7 +91,7 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 		}
 	}
 	if s.IsFailure == nil {
-		s.IsFailure = defaultIsFailure
+		s.IsFailure, s.defaultFailure = defaultIsFailure, true
 	}
 	return s
 }
@@ -141,7 +147,10 @@ type hostBreaker struct {
 	host      string
 	cb        *gobreaker.TwoStepCircuitBreaker[struct{}]
 	isFailure func(*http.Response, error) bool
-	timeout   time.Duration
+	// defaultFailure says isFailure is the default, which the 503 rule
+	// refines (see shedding).
+	defaultFailure bool
+	timeout        time.Duration
 	// maxHold is the client's Policy.MaxRetryAfter: a longer Retry-After
 	// does not hold the breaker open (see report).
 	maxHold   time.Duration
@@ -150,7 +159,7 @@ type hostBreaker struct {
 }
 
 func newHostBreaker(host string, s BreakerSettings, maxHold time.Duration, clk Clock, logf func(host string, from, to gobreaker.State)) *hostBreaker {
-	b := &hostBreaker{host: host, isFailure: s.IsFailure, timeout: s.Timeout, maxHold: maxHold, clock: clk}
+	b := &hostBreaker{host: host, isFailure: s.IsFailure, defaultFailure: s.defaultFailure, timeout: s.Timeout, maxHold: maxHold, clock: clk}
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         host,
 		MaxRequests:  s.MaxRequests,
@@ -208,6 +217,8 @@ func (b *hostBreaker) report(done func(error), ctx context.Context, a *answer) {
 	switch {
 	case ctx.Err() != nil && a.err != nil:
 		done(errNotCounted)
+	case b.shedding(a):
+		done(errNotCounted)
 	case b.isFailure(a.resp, a.err):
 		done(errAttemptFailed)
 		// Open now (this failure may have tripped it): a longer
@@ -221,6 +232,15 @@ func (b *hostBreaker) report(done func(error), ctx context.Context, a *answer) {
 	default:
 		done(nil)
 	}
+}
+
+// shedding reports whether a 503 came from a host that is answering other
+// requests within the breaker's window: a gateway shedding load, or one
+// disabled service of the host (the documents' 503). Neither is a host
+// that is down, so with the default IsFailure such a 503 counts neither
+// way; it counts as a failure only while the host answers nothing else.
+func (b *hostBreaker) shedding(a *answer) bool {
+	return b.defaultFailure && a.status() == http.StatusServiceUnavailable && b.cb.Counts().TotalSuccesses > 0
 }
 
 // extend keeps the breaker open at least until t.

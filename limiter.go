@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net/http"
 	"sync"
@@ -108,6 +109,7 @@ type hostLimiter struct {
 	probeStart atomic.Int64
 
 	accepted atomic.Int64 // answers not throttled since windowStart
+	good     pathSet      // paths the host has answered well
 
 	mu          sync.Mutex // adaptive state below
 	recent      acceptedWindow
@@ -303,29 +305,31 @@ func checkDeadline(ctx context.Context, host string, now time.Time, d time.Durat
 	return nil
 }
 
-// observe learns from a response: Retry-After pauses the host, rate-limit
-// headers set its pace, a 429 slows it, and every other answer that is not
-// throttling (see throttled) speeds it up. An answer the server let through
-// is an accepted request whatever its status: an API whose admitted answers
-// are 404s (lookups of missing items) must see its pace climb back after a
-// wave of 429s as one answering 200s does. Transport errors (resp nil) are
-// neither.
+// observe learns from a response: an overload signal (see overloaded)
+// pauses the host for its Retry-After and cuts the pace, rate-limit headers
+// set the pace, and every other answer is an accepted request that speeds
+// it up, whatever its status: an API whose admitted answers are 404s
+// (lookups of missing items) must see its pace climb back after a wave of
+// 429s as one answering 200s does. Transport errors (resp nil) are neither.
 func (h *hostLimiter) observe(a *answer, clk Clock) {
 	resp := a.resp
 	if resp == nil {
 		return
 	}
 	status := resp.StatusCode
-	mayPause := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || status == http.StatusRequestEntityTooLarge
-	if !mayPause && !h.limited.Load() && !hasRateLimitHeaders(resp.Header) {
+	if answeredWell(a) {
+		h.good.add(resp.Request)
+	}
+	refusal := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+	if !refusal && !h.limited.Load() && !hasRateLimitHeaders(resp.Header) {
 		// The common case, kept cheap: only count, so that a first 429
 		// knows what got through.
 		h.accepted.Add(1)
 		return
 	}
 	now := clk.Now()
-	hasRA := a.hasRetryAfter
-	if mayPause {
+	overload := refusal && h.overloaded(resp)
+	if overload {
 		h.pauseFor(now, a.retryAfter)
 	}
 	rl, hasRL := parseRateLimitHeaders(resp.Header, now)
@@ -338,18 +342,50 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 	switch {
 	case hasRL && rl.quota > 0:
 		h.declare(rl.quota, rl.burst, now)
-	case status == http.StatusTooManyRequests:
+	case overload:
 		h.decrease(now)
-	case !throttled(status, hasRA):
+	default:
 		h.increase(now)
 	}
 }
 
-// throttled reports whether an answer is the server refusing for load rather
-// than answering: a 429, or a 503 with a valid Retry-After. A 503 without
-// one is an answer like any other here (the breaker judges it).
-func throttled(status int, hasRetryAfter bool) bool {
-	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && hasRetryAfter
+// overloaded reports whether a 429 or 503 is the host refusing for load.
+// A 429 always is. A 503 is when the host has answered the same path well
+// before: a gateway shedding load refuses requests it served a moment ago,
+// with or without Retry-After. A 503 on a path the host never answered well
+// is that request's own condition (the documents' "the requested service
+// is invalid", a disabled service): it neither pauses nor slows the rest
+// of the host.
+func (h *hostLimiter) overloaded(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusTooManyRequests || h.good.has(resp.Request)
+}
+
+// pathSet remembers, lossily and without locks, which paths a host has
+// answered well: a small table of path hashes, where a newer path may take
+// an older one's slot. Forgetting a path only makes its next 503 read as
+// that request's condition rather than as load.
+type pathSet [64]atomic.Uint64
+
+var pathSeed = maphash.MakeSeed()
+
+func pathHash(req *http.Request) uint64 {
+	if req == nil || req.URL == nil {
+		return 0
+	}
+	return maphash.String(pathSeed, req.URL.Path) | 1 // never 0, the empty slot
+}
+
+func (s *pathSet) add(req *http.Request) {
+	if p := pathHash(req); p != 0 {
+		if slot := &s[p%uint64(len(s))]; slot.Load() != p {
+			slot.Store(p)
+		}
+	}
+}
+
+func (s *pathSet) has(req *http.Request) bool {
+	p := pathHash(req)
+	return p != 0 && s[p%uint64(len(s))].Load() == p
 }
 
 // pauseFor pauses the host for d from now, unless d is longer than

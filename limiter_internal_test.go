@@ -188,22 +188,33 @@ func TestPauseBeginningDuringALimiterWait(t *testing.T) {
 
 // TestObserveCountsEveryAnswerButThrottling checks which outcomes count as
 // accepted requests for adaptive pacing: every answer but a 429 or a 503
-// with Retry-After, whatever its status; a transport error is no answer.
+// Every answer that is not the host refusing for load counts as an accepted
+// request for adaptive pacing: a 429 is a refusal, and so is a 503 on a path
+// the host has answered well (a gateway shedding load); a 503 on a path it
+// never answered well is that service's own answer; a transport error is
+// no answer.
 func TestObserveCountsEveryAnswerButThrottling(t *testing.T) {
 	withRA := http.Header{"Retry-After": {"0"}}
+	req, _ := http.NewRequest(http.MethodGet, "http://h/v1/items", nil)
+	respond := func(status int, h http.Header) *http.Response {
+		return &http.Response{StatusCode: status, Header: h, Request: req}
+	}
 	for _, tc := range []struct {
-		name     string
-		resp     *http.Response
-		accepted bool
+		name      string
+		resp      *http.Response
+		pathKnown bool // the host answered the path well before
+		accepted  bool
 	}{
-		{"200", &http.Response{StatusCode: 200}, true},
-		{"404", &http.Response{StatusCode: 404}, true},
-		{"500", &http.Response{StatusCode: 500}, true},
-		{"503 without Retry-After", &http.Response{StatusCode: 503}, true},
-		{"503 with Retry-After", &http.Response{StatusCode: 503, Header: withRA}, false},
-		{"429", &http.Response{StatusCode: 429}, false},
-		{"429 with Retry-After", &http.Response{StatusCode: 429, Header: withRA}, false},
-		{"transport error", nil, false},
+		{"200", respond(200, nil), false, true},
+		{"404", respond(404, nil), false, true},
+		{"500", respond(500, nil), false, true},
+		{"503 of a disabled service", respond(503, nil), false, true},
+		{"503 with Retry-After of a disabled service", respond(503, withRA), false, true},
+		{"503 on a path answered well", respond(503, nil), true, false},
+		{"503 with Retry-After on a path answered well", respond(503, withRA), true, false},
+		{"429", respond(429, nil), false, false},
+		{"429 with Retry-After", respond(429, withRA), false, false},
+		{"transport error", nil, false, false},
 	} {
 		for _, limited := range []bool{false, true} {
 			clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
@@ -212,6 +223,9 @@ func TestObserveCountsEveryAnswerButThrottling(t *testing.T) {
 				s.Rate = 10 // past the cheap path: increase does the counting
 			}
 			h := newHostLimiter(s, DefaultMaxRetryAfter, clk.now)
+			if tc.pathKnown {
+				h.good.add(req)
+			}
 			var a answer
 			if tc.resp != nil {
 				a.read(tc.resp, nil, clk)

@@ -320,3 +320,64 @@ func TestAttemptsCountOnlyWhatWasSent(t *testing.T) {
 		t.Errorf("Attempts %d, server saw %d requests in all, error %q; want 0 attempts for the waiting call", reqErr.Attempts, srv.Total(), err)
 	}
 }
+
+// A gateway that sheds load answers 503 with no Retry-After (nginx's
+// default limit_req). Those 503s are returned, as the documents say, but
+// they slow the client down like 429s do, and they do not open the breaker
+// of a host that is answering others: throttling turns into pacing, not
+// into an outage.
+func TestGateway503SheddingPacesAndKeepsTheCircuitClosed(t *testing.T) {
+	c, clk := newClient(t)
+	srv := servicetest.NewServer(t, servicetest.WithClock(clk.Now),
+		servicetest.WithRateLimit(100, 10), servicetest.WithRateLimitStatus(503))
+	start := clk.Now()
+	var answered, shed int
+	for i := 0; i < 300; i++ {
+		_, err := do(t, c, http.MethodGet, srv.URL+"/v1/items", nil)
+		switch {
+		case err == nil:
+			answered++
+		case errors.Is(err, resilienthttp.ErrServiceUnavailable):
+			shed++
+		default:
+			t.Fatalf("call %d: %v, want 200 or the gateway's 503", i+1, err)
+		}
+	}
+	took := clk.Now().Sub(start)
+	if shed > 15 || took > 4*time.Second {
+		t.Errorf("%d answered, %d shed (want ≤ 15) in %v of fake time (want ≤ 4s; ideal 2.9s)", answered, shed, took)
+	}
+}
+
+// A service the documents' way: one disabled service of the host answers
+// 503 ("the requested service is invalid"), with or without Retry-After,
+// to every call. Its calls fail; the rest of the host is neither slowed nor
+// cut off.
+func TestDisabledService503LeavesTheRestOfTheHostAlone(t *testing.T) {
+	for _, retryAfter := range []string{"", "5"} {
+		c, clk := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{MaxAttempts: 1}))
+		srv := servicetest.NewServer(t, servicetest.WithClock(clk.Now))
+		srv.Script("/v1/disabled", servicetest.Step{Status: 503, RetryAfter: retryAfter})
+		// The host has answered (a host that answers nothing but 503 is
+		// down, as far as anyone can tell, and its breaker opens).
+		if _, err := do(t, c, http.MethodGet, srv.URL+"/v1/users", nil); err != nil {
+			t.Fatal(err)
+		}
+		for round := 0; round < 5; round++ {
+			for i := 0; i < 10; i++ {
+				if _, err := do(t, c, http.MethodGet, srv.URL+"/v1/disabled", nil); !errors.Is(err, resilienthttp.ErrServiceUnavailable) {
+					t.Fatalf("Retry-After %q: disabled call: %v, want its 503", retryAfter, err)
+				}
+			}
+			before := len(clk.Sleeps())
+			for i := 0; i < 10; i++ {
+				if _, err := do(t, c, http.MethodGet, srv.URL+"/v1/users", nil); err != nil {
+					t.Fatalf("Retry-After %q: round %d: the rest of the host: %v, want 200", retryAfter, round, err)
+				}
+			}
+			if waits := clk.Sleeps()[before:]; len(waits) != 0 {
+				t.Fatalf("Retry-After %q: round %d: the rest of the host waited %v, want no wait", retryAfter, round, waits)
+			}
+		}
+	}
+}
