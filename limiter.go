@@ -81,6 +81,14 @@ const (
 	minAdaptiveRate = 1.0  // req/s: adaptive pacing never stops a host
 )
 
+// pacedPause is the longest Retry-After that, once the limiter paces the
+// host from an earlier refusal, holds only the call that got it. The first
+// wave of refusals pauses the host and measures it; after that a short
+// Retry-After on one request means that request came a little early, which
+// the pace answers by slowing down, not by stopping every caller again. A
+// longer one (maintenance, say) still pauses the host.
+const pacedPause = 2 * time.Second
+
 // hostLimiter is one host's pacing state.
 type hostLimiter struct {
 	settings LimiterSettings
@@ -110,6 +118,10 @@ type hostLimiter struct {
 
 	accepted atomic.Int64 // answers not throttled since windowStart
 	good     pathSet      // paths the host has answered well
+	// adapting is set by the first cut: the pace now answers the host's
+	// load, and a short Retry-After holds only the call that got it (see
+	// pacedPause).
+	adapting atomic.Bool
 
 	mu          sync.Mutex // adaptive state below
 	recent      acceptedWindow
@@ -329,7 +341,7 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 	}
 	now := clk.Now()
 	overload := refusal && h.overloaded(resp)
-	if overload {
+	if overload && (!h.adapting.Load() || a.retryAfter > pacedPause) {
 		h.pauseFor(now, a.retryAfter)
 	}
 	rl, hasRL := parseRateLimitHeaders(resp.Header, now)
@@ -472,6 +484,7 @@ func (h *hostLimiter) decrease(now time.Time) {
 		r = 2 * float64(h.accepted.Load()) / elapsed.Seconds()
 	}
 	h.decreases++
+	h.adapting.Store(true)
 	h.lastCut = now
 	h.accepted.Store(0)
 	h.windowStart = now
