@@ -1,0 +1,114 @@
+package resilienthttp_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/resilienthttp/resilienthttp"
+	"github.com/resilienthttp/resilienthttp/internal/nginxtest"
+	"github.com/resilienthttp/resilienthttp/servicetest"
+)
+
+// A default Client behind a real nginx that limits requests (limit_req at
+// 200r/s, burst 20 nodelay, 429 with Retry-After: 1) in front of a service:
+// concurrent calls end in a 200 or a typed error, and the service sees
+// exactly the requests nginx let through, one per call that succeeded.
+// (Without nodelay nginx would hold the 8 callers' requests within the
+// burst and turn none away.)
+func TestNginxLimitReqTogether(t *testing.T) {
+	const calls, workers = 200, 8
+	svc := servicetest.NewServer(t)
+	ngx := nginxtest.Start(t, nginxtest.Config{
+		Upstream:   svc.URL,
+		Rate:       200,
+		Burst:      20,
+		NoDelay:    true,
+		Status:     http.StatusTooManyRequests,
+		RetryAfter: "1",
+	})
+	var (
+		mu       sync.Mutex
+		ok       int
+		statuses = map[int]int{} // of *APIError
+		reqErrs  int
+		retried  = map[int]int{} // attempts repeated, by status
+	)
+	// The hook only counts, for the log: how often nginx turns a request
+	// away depends on how fast this machine sends them.
+	c := resilienthttp.New(resilienthttp.WithRetryHook(func(e resilienthttp.RetryEvent) {
+		mu.Lock()
+		retried[e.Status]++
+		mu.Unlock()
+	}))
+	t.Cleanup(c.CloseIdleConnections)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("panic: %v", p)
+				}
+			}()
+			for i := range jobs {
+				status, err := call(c, fmt.Sprintf("%s/v1/items/%d", ngx.URL, i))
+				var apiErr *resilienthttp.APIError
+				var reqErr *resilienthttp.RequestError
+				mu.Lock()
+				switch {
+				case err == nil && status == http.StatusOK:
+					ok++
+				case errors.As(err, &apiErr):
+					statuses[apiErr.StatusCode]++
+				case errors.As(err, &reqErr):
+					reqErrs++
+				default:
+					t.Errorf("call %d: status %d, error %T %v; want 200, *APIError or *RequestError", i, status, err, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range calls {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+
+	t.Logf("%d calls: %d ok, API errors by status %v, %d request errors, attempts repeated by status %v; the service saw %d requests",
+		calls, ok, statuses, reqErrs, retried, svc.Total())
+	for status := range statuses {
+		if status != http.StatusTooManyRequests {
+			t.Errorf("an *APIError with status %d; nginx and the service send only 429s", status)
+		}
+	}
+	// nginx passes a request on only to have the service answer it, 200,
+	// which ends its call.
+	if svc.Total() != ok {
+		t.Errorf("the service saw %d requests for %d calls that succeeded", svc.Total(), ok)
+	}
+}
+
+// call GETs url with c and reads the body, returning the status of a
+// response.
+func call(c *resilienthttp.Client, url string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return resp.StatusCode, err
+	}
+	return resp.StatusCode, nil
+}
