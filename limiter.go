@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -372,19 +372,39 @@ func (h *hostLimiter) overloaded(resp *http.Response) bool {
 	return resp.StatusCode == http.StatusTooManyRequests || h.good.has(resp.Request)
 }
 
-// pathSet remembers, lossily and without locks, which paths a host has
-// answered well: a small table of path hashes, where a newer path may take
-// an older one's slot. Forgetting a path only makes its next 503 read as
-// that request's condition rather than as load.
+// pathSet remembers, lossily and without locks, which routes a host has
+// answered well: a small table of route hashes, where a newer route may
+// take an older one's slot. Forgetting a route only makes its next 503 read
+// as that request's condition rather than as load.
 type pathSet [64]atomic.Uint64
 
-var pathSeed = maphash.MakeSeed()
-
+// pathHash hashes a request's route: its path with every segment that
+// holds a digit (an id, a version, a project) folded to one wildcard, so
+// GET /v1/items/123 and /v1/items/456 are one route, as a service sees
+// them. It never returns 0, the empty slot, but for a request without a
+// URL.
 func pathHash(req *http.Request) uint64 {
 	if req == nil || req.URL == nil {
 		return 0
 	}
-	return maphash.String(pathSeed, req.URL.Path) | 1 // never 0, the empty slot
+	const offset, prime = 14695981039346656037, 1099511628211 // FNV-1a
+	h := uint64(offset)
+	p := req.URL.Path
+	for i := 0; i < len(p); {
+		j := i + 1
+		for j < len(p) && p[j] != '/' {
+			j++
+		}
+		seg := p[i:j] // with its leading '/'
+		if strings.ContainsAny(seg, "0123456789") {
+			seg = "/*"
+		}
+		for k := 0; k < len(seg); k++ {
+			h = (h ^ uint64(seg[k])) * prime
+		}
+		i = j
+	}
+	return h | 1
 }
 
 func (s *pathSet) add(req *http.Request) {

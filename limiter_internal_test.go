@@ -237,3 +237,34 @@ func TestObserveCountsEveryAnswerButThrottling(t *testing.T) {
 		}
 	}
 }
+
+// Routes, not paths: ids fold into one route, services stay apart.
+func TestPathHashFoldsIDs(t *testing.T) {
+	route := func(path string) uint64 {
+		req, _ := http.NewRequest(http.MethodGet, "http://h"+path, nil)
+		return pathHash(req)
+	}
+	same := [][2]string{
+		{"/v1/items/123", "/v1/items/456"},
+		{"/v3/users/u1", "/v3/users/u2"},
+		{"/v1.1/0a1b2c/clusters", "/v1.1/ffee99/clusters"},
+	}
+	for _, p := range same {
+		if route(p[0]) != route(p[1]) {
+			t.Errorf("%s and %s are two routes, want one", p[0], p[1])
+		}
+	}
+	apart := [][2]string{
+		{"/v1/items/1", "/v1/jobs/1"},
+		{"/v1/disabled", "/v1/users"},
+		{"/v1/items", "/v1/items/1"},
+	}
+	for _, p := range apart {
+		if route(p[0]) == route(p[1]) {
+			t.Errorf("%s and %s are one route, want two", p[0], p[1])
+		}
+	}
+	if route("/") == 0 || pathHash(nil) != 0 {
+		t.Error("the empty slot")
+	}
+}

@@ -112,3 +112,49 @@ func call(c *resilienthttp.Client, url string) (int, error) {
 	}
 	return resp.StatusCode, nil
 }
+
+// nginx's default limit_req answers 503 with no Retry-After. In front of a
+// healthy service that is load shedding, not an outage: the client returns
+// those 503s (the documents say not to repeat them), slows down, and its
+// breaker stays closed, so most calls are answered. Before, the breaker
+// opened within a few dozen calls and failed almost everything after.
+func TestNginxDefault503IsPacedNotAnOutage(t *testing.T) {
+	const calls, workers = 600, 32
+	svc := servicetest.NewServer(t)
+	ngx := nginxtest.Start(t, nginxtest.Config{Upstream: svc.URL, Rate: 200, Burst: 20})
+	c := resilienthttp.New()
+	t.Cleanup(c.CloseIdleConnections)
+	var mu sync.Mutex
+	var ok, shed int
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				status, err := call(c, fmt.Sprintf("%s/v1/items/%d", ngx.URL, i))
+				var apiErr *resilienthttp.APIError
+				mu.Lock()
+				switch {
+				case err == nil && status == http.StatusOK:
+					ok++
+				case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusServiceUnavailable && apiErr.Attempts == 1:
+					shed++
+				default:
+					t.Errorf("call %d: %v, want 200 or nginx's 503, not repeated", i, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range calls {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	t.Logf("%d calls: %d answered, %d shed", calls, ok, shed)
+	if ok < calls*9/10 {
+		t.Errorf("%d of %d calls answered, want at least 90%%: the client must slow down", ok, calls)
+	}
+}
