@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +58,10 @@ type host struct {
 // starts afresh.
 const hostIdleExpiry = 10 * time.Minute
 
-// hostRegistry holds the guards of every host in use, lock-free to read.
+// hostRegistry holds the guards of every host in use, lock-free to read,
+// by host key: WithHostKey's, or by default normalHost's, so that the
+// spellings of one address (a redirecting server's Location:
+// http://LoCaLhOsT:0080/) share one state instead of each making its own.
 // It drops hosts idle for hostIdleExpiry or more, looking for them only
 // when a new host arrives (a client whose hosts do not change never
 // sweeps) and at most every half of it, so the hot path only compares two
@@ -72,9 +76,11 @@ type hostRegistry struct {
 
 // hostFor returns the guards of req's host, creating them on first use.
 func (c *Client) hostFor(req *http.Request) *host {
-	key := req.URL.Host
+	var key string
 	if c.hostKey != nil {
 		key = c.hostKey(req)
+	} else {
+		key = normalHost(req.URL.Scheme, req.URL.Host)
 	}
 	r := &c.hosts
 	if v, ok := r.hosts.Load(key); ok {
@@ -140,4 +146,118 @@ func (c *Client) logStateChange(host string, from, to gobreaker.State) {
 	}
 	c.logger.LogAttrs(context.Background(), level, "resilienthttp: circuit breaker state change",
 		slog.String("host", host), slog.String("from", from.String()), slog.String("to", to.String()))
+}
+
+// maxHostKey is the longest URL.Host kept whole in a default host key. A
+// DNS name has at most 253 bytes, and a bracketed IPv6 literal with a zone
+// and a port fewer than 80, so a longer host cannot be dialled (net/http
+// fails it with "no such host"); cutting it keeps a hostile Location from
+// making each key as long as a response header may be.
+const maxHostKey = 300
+
+// normalHost returns the default host key of a request to hostport (a
+// URL.Host) with the given scheme, so that every spelling of one address
+// shares its state:
+//
+//   - the name in ASCII lower case, an IPv6 zone (after %) excepted, as
+//     interface names are case-sensitive; a trailing dot is kept, as "svc."
+//     and "svc" can resolve apart (the first skips the resolver's search
+//     domains);
+//   - a port of digits without its leading zeros, as net.Dial reads it
+//     ("0080" is 80), and none when it is empty or the scheme's default (80
+//     for http, 443 for https); any other port is kept as written: net/http
+//     dials no port above 65535 ("invalid port"), and a Location cannot
+//     carry one that is not digits (url.Parse refuses it);
+//   - a host longer than maxHostKey cut to it, with "..." after.
+//
+// IPv6 literals keep their brackets and are not rewritten otherwise
+// ([::1] and [0::1] stay two keys). For a host already in this form, the
+// common case, it returns hostport itself without allocating.
+func normalHost(scheme, hostport string) string {
+	if len(hostport) > maxHostKey {
+		return joinKey(hostport[:maxHostKey], maxHostKey, "...", "")
+	}
+	name, port, colon := splitPort(hostport)
+	keep := normalPort(scheme, port)
+	lower := lowerEnd(name)
+	if keep == port && (keep != "" || !colon) && !hasUpper(name[:lower]) {
+		return hostport
+	}
+	sep := ""
+	if keep != "" {
+		sep = ":"
+	}
+	return joinKey(name, lower, sep, keep)
+}
+
+// splitPort splits hostport at the colon before its port, if it has one:
+// the colon right after an IPv6 literal's closing bracket, or the only
+// colon of a host without brackets. Any other host has no port (net/http
+// cannot dial it: missing bracket, too many colons) and is kept whole.
+func splitPort(hostport string) (name, port string, colon bool) {
+	i := strings.LastIndexByte(hostport, ':')
+	if strings.HasPrefix(hostport, "[") {
+		i = strings.LastIndexByte(hostport, ']') + 1
+		if i == 0 || i == len(hostport) || hostport[i] != ':' {
+			return hostport, "", false
+		}
+	} else if i < 0 || strings.IndexByte(hostport[:i], ':') >= 0 {
+		return hostport, "", false
+	}
+	return hostport[:i], hostport[i+1:], true
+}
+
+// normalPort returns port as a host key keeps it (see normalHost).
+func normalPort(scheme, port string) string {
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return port
+		}
+	}
+	i := 0
+	for i < len(port)-1 && port[i] == '0' {
+		i++
+	}
+	port = port[i:]
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return ""
+	}
+	return port
+}
+
+// lowerEnd returns how much of a host name is lower-cased: all of it but an
+// IPv6 literal's zone.
+func lowerEnd(name string) int {
+	if strings.HasPrefix(name, "[") {
+		if i := strings.IndexByte(name, '%'); i >= 0 {
+			return i
+		}
+	}
+	return len(name)
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// joinKey returns name, with its first lower bytes in ASCII lower case,
+// followed by sep and port, in one allocation.
+func joinKey(name string, lower int, sep, port string) string {
+	var b strings.Builder
+	b.Grow(len(name) + len(sep) + len(port))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if i < lower && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	b.WriteString(sep)
+	b.WriteString(port)
+	return b.String()
 }
