@@ -1,9 +1,11 @@
 package resilienthttp
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,7 +50,7 @@ type host struct {
 	limiter pacer
 	breaker circuit
 	budget  *retryTokens
-	// used is the registry's generation when the host was last used.
+	// used is the registry's clock when the host was last looked up.
 	used atomic.Int64
 }
 
@@ -58,20 +60,47 @@ type host struct {
 // starts afresh.
 const hostIdleExpiry = 10 * time.Minute
 
+// maxHosts is the most hosts a registry holds. It is far more than the
+// endpoints a service SDK talks to, or the tenants a per-tenant client
+// meets in hostIdleExpiry, and bounds the guards' state at about 1.5 MiB
+// (some 1.5 KiB a host with the default guards), whatever a redirecting
+// server or a key function makes up.
+const maxHosts = 1024
+
+// evictBatch is how many hosts below maxHosts an eviction leaves the
+// registry at, so that its pass over every host comes once per evictBatch
+// new hosts rather than for each.
+const evictBatch = maxHosts / 8
+
 // hostRegistry holds the guards of every host in use, lock-free to read,
 // by host key: WithHostKey's, or by default normalHost's, so that the
 // spellings of one address (a redirecting server's Location:
 // http://LoCaLhOsT:0080/) share one state instead of each making its own.
+//
 // It drops hosts idle for hostIdleExpiry or more, looking for them only
 // when a new host arrives (a client whose hosts do not change never
-// sweeps) and at most every half of it, so the hot path only compares two
-// generation numbers.
+// sweeps) and at most every half of it. It holds at most maxHosts hosts
+// (more only while over evictBatch new hosts are added at the same
+// instant): a new host that would pass it first drops all but the
+// maxHosts-evictBatch most recently used. A host in steady use therefore
+// outlives any number of hosts met once (a redirect's, a tenant's); one
+// dropped while an attempt holds it (a call waiting between retries while
+// a thousand others arrive) serves that attempt to its end, and the next
+// call starts afresh.
+//
+// Recency is a stamp from the registry's clock, a counter advanced by each
+// new host and each sweep: hosts used between the same two new hosts are
+// equally recent, and the hot path only compares two numbers (and stores
+// one, the first time after a new host arrived).
 type hostRegistry struct {
 	hosts sync.Map     // host key → *host
-	gen   atomic.Int64 // advanced by each sweep
+	n     atomic.Int64 // hosts held, and places taken by hosts being added
+	clock atomic.Int64
 
-	sweepMu   sync.Mutex
-	lastSweep time.Time // guarded by sweepMu
+	mu        sync.Mutex
+	lastSweep time.Time  // guarded by mu
+	swept     [2]int64   // clock at the last two sweeps, older first; guarded by mu
+	aged      []agedHost // evict's, kept between evictions; guarded by mu
 }
 
 // hostFor returns the guards of req's host, creating them on first use.
@@ -85,16 +114,28 @@ func (c *Client) hostFor(req *http.Request) *host {
 	r := &c.hosts
 	if v, ok := r.hosts.Load(key); ok {
 		h := v.(*host)
-		if g := r.gen.Load(); h.used.Load() != g {
-			h.used.Store(g)
+		if t := r.clock.Load(); h.used.Load() != t {
+			h.used.Store(t)
 		}
 		return h
 	}
+	return c.addHost(key)
+}
+
+// addHost makes the guards of a host not in the registry and adds them,
+// unless another caller has just done so; it returns the registry's.
+func (c *Client) addHost(key string) *host {
+	r := &c.hosts
+	if r.n.Add(1) > maxHosts {
+		r.evict()
+	}
 	now := c.clock.Now()
 	h := c.newHost(key, now)
-	h.used.Store(r.gen.Load())
+	h.used.Store(r.clock.Add(1))
 	actual, loaded := r.hosts.LoadOrStore(key, h)
-	if !loaded {
+	if loaded {
+		r.n.Add(-1)
+	} else {
 		r.sweep(now)
 	}
 	return actual.(*host)
@@ -116,24 +157,66 @@ func (c *Client) newHost(key string, now time.Time) *host {
 }
 
 // sweep drops the hosts not used for hostIdleExpiry, if half of it has
-// passed since the last sweep. A host used in generation g survives the
-// sweeps that make g+1 and g+2, which are at least hostIdleExpiry apart.
+// passed since the last sweep. A host last used before the sweep before
+// last, at least hostIdleExpiry ago, is dropped: its stamp is older than
+// the clock that sweep left.
 func (r *hostRegistry) sweep(now time.Time) {
-	if !r.sweepMu.TryLock() {
-		return // another caller is sweeping
+	if !r.mu.TryLock() {
+		return // another caller is sweeping or evicting
 	}
-	defer r.sweepMu.Unlock()
+	defer r.mu.Unlock()
 	if now.Sub(r.lastSweep) < hostIdleExpiry/2 {
 		return
 	}
 	r.lastSweep = now
-	g := r.gen.Add(1)
+	idle := r.swept[0]
+	r.swept[0], r.swept[1] = r.swept[1], r.clock.Add(1)
 	r.hosts.Range(func(k, v any) bool {
-		if v.(*host).used.Load() < g-2 {
-			r.hosts.Delete(k)
+		if h := v.(*host); h.used.Load() < idle {
+			r.drop(k, h)
 		}
 		return true
 	})
+}
+
+// agedHost is a host as evict sees it.
+type agedHost struct {
+	used int64
+	key  any
+	h    *host
+}
+
+// evict drops the least recently used hosts, if the registry holds more
+// than maxHosts, keeping the maxHosts-evictBatch most recently used. Hosts
+// being added count towards maxHosts but are not in the registry yet, so
+// the caller's is never dropped, and a burst of them can pass maxHosts
+// for a moment rather than drop hosts in use.
+func (r *hostRegistry) evict() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n.Load() <= maxHosts {
+		return // another caller has evicted meanwhile
+	}
+	aged := r.aged[:0]
+	r.hosts.Range(func(k, v any) bool {
+		h := v.(*host)
+		aged = append(aged, agedHost{h.used.Load(), k, h})
+		return len(aged) < 2*maxHosts // bounded, whatever is added meanwhile
+	})
+	slices.SortFunc(aged, func(a, b agedHost) int { return cmp.Compare(a.used, b.used) })
+	for _, a := range aged[:max(len(aged)-(maxHosts-evictBatch), 0)] {
+		r.drop(a.key, a.h)
+	}
+	clear(aged) // keeps no dropped host alive
+	r.aged = aged[:0]
+}
+
+// drop removes host h under key k, unless k has been dropped and added
+// afresh meanwhile.
+func (r *hostRegistry) drop(k any, h *host) {
+	if r.hosts.CompareAndDelete(k, h) {
+		r.n.Add(-1)
+	}
 }
 
 func (c *Client) logStateChange(host string, from, to gobreaker.State) {

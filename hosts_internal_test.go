@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -209,4 +210,138 @@ func TestHostKeyFunctionKeptAsIs(t *testing.T) {
 	if h := c.hostFor(req); h.key != "API.example:0080" {
 		t.Errorf("key %q, want the function's API.example:0080", h.key)
 	}
+}
+
+// A client that meets 5000 hosts (tenants, by WithHostKey) within the idle
+// expiry keeps at most maxHosts of them, dropping the least recently used
+// first: the host it uses between each of them keeps its state throughout.
+func TestHostRegistryIsBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	clk := &eventClock{now: time.Unix(1_800_000_000, 0)} // stands still: no host idles
+	c := New(WithClock(clk), WithHostKey(func(r *http.Request) string { return r.Header.Get("Tenant") }))
+	defer c.CloseIdleConnections()
+	get := func(tenant string) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		req.Header.Set("Tenant", tenant)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get("steady")
+	steady, _ := c.hosts.hosts.Load("steady")
+	const tenants = 5000
+	most := 0
+	for i := range tenants {
+		get("tenant-" + strconv.Itoa(i))
+		get("steady")
+		most = max(most, hostCount(c))
+	}
+	if most > maxHosts {
+		t.Errorf("registry held up to %d hosts, want at most %d", most, maxHosts)
+	}
+	if now, _ := c.hosts.hosts.Load("steady"); now != steady {
+		t.Error("the host used on every call was dropped")
+	}
+	for _, i := range []int{0, tenants - maxHosts/2} {
+		_, held := c.hosts.hosts.Load("tenant-" + strconv.Itoa(i))
+		if want := i > 0; held != want {
+			t.Errorf("tenant-%d held: %v, want %v (least recently used go first)", i, held, want)
+		}
+	}
+}
+
+// Hosts added, looked up and evicted from many goroutines at once leave
+// the registry bounded and its count of hosts right.
+func TestHostRegistryUnderConcurrency(t *testing.T) {
+	c := New(WithHostKey(func(r *http.Request) string { return r.Header.Get("Tenant") }))
+	const workers, each = 8, 1000
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, "http://svc.test/", nil)
+			for i := range each {
+				req.Header.Set("Tenant", "tenant-"+strconv.Itoa(w*each+i))
+				c.hostFor(req)
+				req.Header.Set("Tenant", "steady")
+				c.hostFor(req)
+			}
+		}()
+	}
+	wg.Wait()
+	if n, held := c.hosts.n.Load(), hostCount(c); n != int64(held) || held > maxHosts {
+		t.Errorf("registry holds %d hosts and counts %d, want the same and at most %d", held, n, maxHosts)
+	}
+	if _, ok := c.hosts.hosts.Load("steady"); !ok {
+		t.Error("the host every goroutine used was dropped")
+	}
+}
+
+// Eviction keeps the maxHosts-evictBatch most recently used hosts, even
+// when a burst of hosts being added (counted, not yet in the registry)
+// would have it drop more to stay within maxHosts.
+func TestEvictKeepsTheMostRecentlyUsed(t *testing.T) {
+	c := New(WithHostKey(func(r *http.Request) string { return r.Header.Get("Tenant") }))
+	req, _ := http.NewRequest(http.MethodGet, "http://svc.test/", nil)
+	use := func(i int) *host {
+		req.Header.Set("Tenant", "tenant-"+strconv.Itoa(i))
+		return c.hostFor(req)
+	}
+	for i := range maxHosts {
+		use(i)
+	}
+	for i := range 10 {
+		use(i) // now among the most recently used
+	}
+	c.hosts.n.Add(2 * maxHosts) // a burst of hosts being added
+	c.hosts.evict()
+	c.hosts.n.Add(-2 * maxHosts)
+	if held := hostCount(c); held != maxHosts-evictBatch || c.hosts.n.Load() != int64(held) {
+		t.Errorf("registry holds %d hosts and counts %d, want %d", held, c.hosts.n.Load(), maxHosts-evictBatch)
+	}
+	for i, want := range map[int]bool{0: true, 9: true, 10: false, 10 + evictBatch - 1: false, 10 + evictBatch: true, maxHosts - 1: true} {
+		if _, held := c.hosts.hosts.Load("tenant-" + strconv.Itoa(i)); held != want {
+			t.Errorf("tenant-%d held: %v, want %v", i, held, want)
+		}
+	}
+}
+
+// BenchmarkHostFor measures the registry's look-up: of a host already
+// there (every call's), with its key already normal or not, and of a new
+// host each time past maxHosts, evictions included.
+//
+//	go test -run '^$' -bench HostFor -benchmem .
+func BenchmarkHostFor(b *testing.B) {
+	for _, tc := range []struct{ name, url string }{
+		{"normal", "http://svc.test:8080/v1/items"},
+		{"spelt", "http://SVC.test:08080/v1/items"},
+	} {
+		b.Run("known/"+tc.name, func(b *testing.B) {
+			c := New()
+			req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				c.hostFor(req)
+			}
+		})
+	}
+	b.Run("new", func(b *testing.B) {
+		c := New(WithHostKey(func(r *http.Request) string { return r.Header.Get("Tenant") }))
+		req, _ := http.NewRequest(http.MethodGet, "http://svc.test/", nil)
+		keys := make([]string, 4*maxHosts)
+		for i := range keys {
+			keys[i] = "tenant-" + strconv.Itoa(i)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			req.Header["Tenant"] = keys[i%len(keys) : i%len(keys)+1]
+			c.hostFor(req)
+			i++
+		}
+	})
 }
