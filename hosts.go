@@ -1,9 +1,12 @@
 package resilienthttp
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +50,7 @@ type host struct {
 	limiter pacer
 	breaker circuit
 	budget  *retryTokens
-	// used is the registry's generation when the host was last used.
+	// used is the registry's clock when the host was last looked up.
 	used atomic.Int64
 }
 
@@ -57,38 +60,82 @@ type host struct {
 // starts afresh.
 const hostIdleExpiry = 10 * time.Minute
 
-// hostRegistry holds the guards of every host in use, lock-free to read.
+// maxHosts is the most hosts a registry holds. It is far more than the
+// endpoints a service SDK talks to, or the tenants a per-tenant client
+// meets in hostIdleExpiry, and bounds the guards' state at about 1.5 MiB
+// (some 1.5 KiB a host with the default guards), whatever a redirecting
+// server or a key function makes up.
+const maxHosts = 1024
+
+// evictBatch is how many hosts below maxHosts an eviction leaves the
+// registry at, so that its pass over every host comes once per evictBatch
+// new hosts rather than for each.
+const evictBatch = maxHosts / 8
+
+// hostRegistry holds the guards of every host in use, lock-free to read,
+// by host key: WithHostKey's, or by default normalHost's, so that the
+// spellings of one address (a redirecting server's Location:
+// http://LoCaLhOsT:0080/) share one state instead of each making its own.
+//
 // It drops hosts idle for hostIdleExpiry or more, looking for them only
 // when a new host arrives (a client whose hosts do not change never
-// sweeps) and at most every half of it, so the hot path only compares two
-// generation numbers.
+// sweeps) and at most every half of it. It holds at most maxHosts hosts
+// (more only while over evictBatch new hosts are added at the same
+// instant): a new host that would pass it first drops all but the
+// maxHosts-evictBatch most recently used. A host in steady use therefore
+// outlives any number of hosts met once (a redirect's, a tenant's); one
+// dropped while an attempt holds it (a call waiting between retries while
+// a thousand others arrive) serves that attempt to its end, and the next
+// call starts afresh.
+//
+// Recency is a stamp from the registry's clock, a counter advanced by each
+// new host and each sweep: hosts used between the same two new hosts are
+// equally recent, and the hot path only compares two numbers (and stores
+// one, the first time after a new host arrived).
 type hostRegistry struct {
 	hosts sync.Map     // host key → *host
-	gen   atomic.Int64 // advanced by each sweep
+	n     atomic.Int64 // hosts held, and places taken by hosts being added
+	clock atomic.Int64
 
-	sweepMu   sync.Mutex
-	lastSweep time.Time // guarded by sweepMu
+	mu        sync.Mutex
+	lastSweep time.Time  // guarded by mu
+	swept     [2]int64   // clock at the last two sweeps, older first; guarded by mu
+	aged      []agedHost // evict's, kept between evictions; guarded by mu
 }
 
 // hostFor returns the guards of req's host, creating them on first use.
 func (c *Client) hostFor(req *http.Request) *host {
-	key := req.URL.Host
+	var key string
 	if c.hostKey != nil {
 		key = c.hostKey(req)
+	} else {
+		key = normalHost(req.URL.Scheme, req.URL.Host)
 	}
 	r := &c.hosts
 	if v, ok := r.hosts.Load(key); ok {
 		h := v.(*host)
-		if g := r.gen.Load(); h.used.Load() != g {
-			h.used.Store(g)
+		if t := r.clock.Load(); h.used.Load() != t {
+			h.used.Store(t)
 		}
 		return h
 	}
+	return c.addHost(key)
+}
+
+// addHost makes the guards of a host not in the registry and adds them,
+// unless another caller has just done so; it returns the registry's.
+func (c *Client) addHost(key string) *host {
+	r := &c.hosts
+	if r.n.Add(1) > maxHosts {
+		r.evict()
+	}
 	now := c.clock.Now()
 	h := c.newHost(key, now)
-	h.used.Store(r.gen.Load())
+	h.used.Store(r.clock.Add(1))
 	actual, loaded := r.hosts.LoadOrStore(key, h)
-	if !loaded {
+	if loaded {
+		r.n.Add(-1)
+	} else {
 		r.sweep(now)
 	}
 	return actual.(*host)
@@ -110,24 +157,66 @@ func (c *Client) newHost(key string, now time.Time) *host {
 }
 
 // sweep drops the hosts not used for hostIdleExpiry, if half of it has
-// passed since the last sweep. A host used in generation g survives the
-// sweeps that make g+1 and g+2, which are at least hostIdleExpiry apart.
+// passed since the last sweep. A host last used before the sweep before
+// last, at least hostIdleExpiry ago, is dropped: its stamp is older than
+// the clock that sweep left.
 func (r *hostRegistry) sweep(now time.Time) {
-	if !r.sweepMu.TryLock() {
-		return // another caller is sweeping
+	if !r.mu.TryLock() {
+		return // another caller is sweeping or evicting
 	}
-	defer r.sweepMu.Unlock()
+	defer r.mu.Unlock()
 	if now.Sub(r.lastSweep) < hostIdleExpiry/2 {
 		return
 	}
 	r.lastSweep = now
-	g := r.gen.Add(1)
+	idle := r.swept[0]
+	r.swept[0], r.swept[1] = r.swept[1], r.clock.Add(1)
 	r.hosts.Range(func(k, v any) bool {
-		if v.(*host).used.Load() < g-2 {
-			r.hosts.Delete(k)
+		if h := v.(*host); h.used.Load() < idle {
+			r.drop(k, h)
 		}
 		return true
 	})
+}
+
+// agedHost is a host as evict sees it.
+type agedHost struct {
+	used int64
+	key  any
+	h    *host
+}
+
+// evict drops the least recently used hosts, if the registry holds more
+// than maxHosts, keeping the maxHosts-evictBatch most recently used. Hosts
+// being added count towards maxHosts but are not in the registry yet, so
+// the caller's is never dropped, and a burst of them can pass maxHosts
+// for a moment rather than drop hosts in use.
+func (r *hostRegistry) evict() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n.Load() <= maxHosts {
+		return // another caller has evicted meanwhile
+	}
+	aged := r.aged[:0]
+	r.hosts.Range(func(k, v any) bool {
+		h := v.(*host)
+		aged = append(aged, agedHost{h.used.Load(), k, h})
+		return len(aged) < 2*maxHosts // bounded, whatever is added meanwhile
+	})
+	slices.SortFunc(aged, func(a, b agedHost) int { return cmp.Compare(a.used, b.used) })
+	for _, a := range aged[:max(len(aged)-(maxHosts-evictBatch), 0)] {
+		r.drop(a.key, a.h)
+	}
+	clear(aged) // keeps no dropped host alive
+	r.aged = aged[:0]
+}
+
+// drop removes host h under key k, unless k has been dropped and added
+// afresh meanwhile.
+func (r *hostRegistry) drop(k any, h *host) {
+	if r.hosts.CompareAndDelete(k, h) {
+		r.n.Add(-1)
+	}
 }
 
 func (c *Client) logStateChange(host string, from, to gobreaker.State) {
@@ -140,4 +229,118 @@ func (c *Client) logStateChange(host string, from, to gobreaker.State) {
 	}
 	c.logger.LogAttrs(context.Background(), level, "resilienthttp: circuit breaker state change",
 		slog.String("host", host), slog.String("from", from.String()), slog.String("to", to.String()))
+}
+
+// maxHostKey is the longest URL.Host kept whole in a default host key. A
+// DNS name has at most 253 bytes, and a bracketed IPv6 literal with a zone
+// and a port fewer than 80, so a longer host cannot be dialled (net/http
+// fails it with "no such host"); cutting it keeps a hostile Location from
+// making each key as long as a response header may be.
+const maxHostKey = 300
+
+// normalHost returns the default host key of a request to hostport (a
+// URL.Host) with the given scheme, so that every spelling of one address
+// shares its state:
+//
+//   - the name in ASCII lower case, an IPv6 zone (after %) excepted, as
+//     interface names are case-sensitive; a trailing dot is kept, as "svc."
+//     and "svc" can resolve apart (the first skips the resolver's search
+//     domains);
+//   - a port of digits without its leading zeros, as net.Dial reads it
+//     ("0080" is 80), and none when it is empty or the scheme's default (80
+//     for http, 443 for https); any other port is kept as written: net/http
+//     dials no port above 65535 ("invalid port"), and a Location cannot
+//     carry one that is not digits (url.Parse refuses it);
+//   - a host longer than maxHostKey cut to it, with "..." after.
+//
+// IPv6 literals keep their brackets and are not rewritten otherwise
+// ([::1] and [0::1] stay two keys). For a host already in this form, the
+// common case, it returns hostport itself without allocating.
+func normalHost(scheme, hostport string) string {
+	if len(hostport) > maxHostKey {
+		return joinKey(hostport[:maxHostKey], maxHostKey, "...", "")
+	}
+	name, port, colon := splitPort(hostport)
+	keep := normalPort(scheme, port)
+	lower := lowerEnd(name)
+	if keep == port && (keep != "" || !colon) && !hasUpper(name[:lower]) {
+		return hostport
+	}
+	sep := ""
+	if keep != "" {
+		sep = ":"
+	}
+	return joinKey(name, lower, sep, keep)
+}
+
+// splitPort splits hostport at the colon before its port, if it has one:
+// the colon right after an IPv6 literal's closing bracket, or the only
+// colon of a host without brackets. Any other host has no port (net/http
+// cannot dial it: missing bracket, too many colons) and is kept whole.
+func splitPort(hostport string) (name, port string, colon bool) {
+	i := strings.LastIndexByte(hostport, ':')
+	if strings.HasPrefix(hostport, "[") {
+		i = strings.LastIndexByte(hostport, ']') + 1
+		if i == 0 || i == len(hostport) || hostport[i] != ':' {
+			return hostport, "", false
+		}
+	} else if i < 0 || strings.IndexByte(hostport[:i], ':') >= 0 {
+		return hostport, "", false
+	}
+	return hostport[:i], hostport[i+1:], true
+}
+
+// normalPort returns port as a host key keeps it (see normalHost).
+func normalPort(scheme, port string) string {
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return port
+		}
+	}
+	i := 0
+	for i < len(port)-1 && port[i] == '0' {
+		i++
+	}
+	port = port[i:]
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return ""
+	}
+	return port
+}
+
+// lowerEnd returns how much of a host name is lower-cased: all of it but an
+// IPv6 literal's zone.
+func lowerEnd(name string) int {
+	if strings.HasPrefix(name, "[") {
+		if i := strings.IndexByte(name, '%'); i >= 0 {
+			return i
+		}
+	}
+	return len(name)
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// joinKey returns name, with its first lower bytes in ASCII lower case,
+// followed by sep and port, in one allocation.
+func joinKey(name string, lower int, sep, port string) string {
+	var b strings.Builder
+	b.Grow(len(name) + len(sep) + len(port))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if i < lower && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	b.WriteString(sep)
+	b.WriteString(port)
+	return b.String()
 }

@@ -157,10 +157,21 @@ func WithRetryBudget(b RetryBudget) Option { return func(c *Client) { c.budget =
 func WithoutRetryBudget() Option { return func(c *Client) { c.budget = nil } }
 
 // WithHostKey sets how requests are grouped for the rate limiter, circuit
-// breaker and retry budget. The default is the request URL's host (with
-// port), so each service endpoint has its own state. A key's state is
-// dropped once it has not been used for ten minutes; used again, it starts
-// afresh. Nil means the default.
+// breaker and retry budget: key returns a request's group, and its keys
+// are used as they come. The default is the request URL's host and port,
+// so each service endpoint has its own state, normalised so that every
+// spelling of one address shares it: the name in ASCII lower case, the
+// port without leading zeros, and no port when it is empty or the scheme's
+// default (80 for http, 443 for https). So http://API.Example.com:0080/
+// and http://api.example.com/ share state; localhost and 127.0.0.1 do not,
+// nor do svc. and svc, which can resolve apart.
+//
+// A key's state is dropped once it has not been used for ten minutes, and
+// the client keeps the state of at most 1024 keys (more only for as long
+// as over 128 new keys arrive at the same instant): a new key that would
+// pass that first drops the least recently used eighth. A key in use by a
+// call when dropped keeps its state for that call; used again after it
+// was dropped, it starts afresh. Nil means the default.
 func WithHostKey(key func(*http.Request) string) Option { return func(c *Client) { c.hostKey = key } }
 
 // RetryEvent describes an attempt the client is about to repeat.
