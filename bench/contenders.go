@@ -58,14 +58,14 @@ var contenderNames = map[string]string{
 	"resilienthttp-nobreaker": "resilienthttp.New(WithoutBreaker())",
 }
 
-// chartNames are shorter labels for the charts, where bars are narrow.
+// chartNames are shorter labels for the charts and their titles.
 var chartNames = map[string]string{
 	"nethttp":                 "net/http",
 	"retryablehttp":           "retryablehttp",
-	"retryablehttp-guarded":   "retryablehttp +rate +breaker",
+	"retryablehttp-guarded":   "retryablehttp+rate+gobreaker",
 	"failsafe":                "failsafe-go",
 	"resilienthttp":           "resilienthttp",
-	"resilienthttp-nobreaker": "resilienthttp, no breaker",
+	"resilienthttp-nobreaker": "resilienthttp (no breaker)",
 }
 
 // contenderConfigs describes, for results.json and the README, how each

@@ -6,19 +6,25 @@
 //
 //	go run .                          # every scenario; about 2–3 minutes on 2 cores
 //	go run . -scenarios=2,3 -quick    # some scenarios, small counts (CI smoke)
+//	go run . -charts-from=results.json -png=/tmp/charts   # redraw the charts only
 //
 // It prints one Markdown table per scenario (per variant), and writes
-// results.json and one SVG chart per scenario in charts/.
+// results.json and one SVG chart per scenario in charts/. -charts-from draws
+// the charts again from a results.json without running anything, and -png
+// also renders each chart to a PNG 800 px wide with rsvg-convert (Debian:
+// librsvg2-bin), to look at them as a README reader sees them.
 //
 // It is a nested module so the peers never enter the core module's
 // dependencies.
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -33,6 +39,7 @@ type config struct {
 	quick      bool
 	jsonPath   string // "" writes no JSON
 	chartsDir  string // "" writes no charts
+	pngDir     string // "" renders no PNGs of the charts
 	progress   io.Writer
 }
 
@@ -43,9 +50,17 @@ func main() {
 		quick  = flag.Bool("quick", false, "small counts: checks every scenario works, in seconds (CI smoke)")
 		out    = flag.String("json", "results.json", "where to write the results as JSON (empty: nowhere)")
 		charts = flag.String("charts", "charts", "directory for the SVG charts (empty: none)")
+		from   = flag.String("charts-from", "", "run nothing: draw the charts from this results.json into -charts")
+		png    = flag.String("png", "", "also render each chart to a PNG 800 px wide in this directory, with rsvg-convert")
 	)
 	flag.Parse()
-	cfg := config{quick: *quick, jsonPath: *out, chartsDir: *charts, progress: os.Stderr}
+	cfg := config{quick: *quick, jsonPath: *out, chartsDir: *charts, pngDir: *png, progress: os.Stderr}
+	if *from != "" {
+		if err := chartsFrom(*from, cfg); err != nil {
+			fail(err)
+		}
+		return
+	}
 	var err error
 	if cfg.scenarios, err = parseScenarios(*scen); err != nil {
 		fail(err)
@@ -105,20 +120,61 @@ func run(cfg config) (*Results, error) {
 			return res, err
 		}
 	}
-	if cfg.chartsDir != "" {
-		if err := os.MkdirAll(cfg.chartsDir, 0o755); err != nil {
-			return res, err
-		}
-		for _, s := range res.Scenarios {
-			if s.Chart == nil || len(s.Chart.Bars) == 0 {
-				continue
-			}
-			if err := writeChart(filepath.Join(cfg.chartsDir, s.Key+".svg"), s.Chart); err != nil {
-				return res, err
-			}
-		}
+	return res, writeCharts(cfg, res)
+}
+
+// writeCharts draws each scenario's chart into cfg.chartsDir, and renders
+// them to PNGs in cfg.pngDir when it is set.
+func writeCharts(cfg config, res *Results) error {
+	if cfg.chartsDir == "" {
+		return nil
 	}
-	return res, nil
+	if err := os.MkdirAll(cfg.chartsDir, 0o755); err != nil {
+		return err
+	}
+	var svgs []string
+	for _, s := range res.Scenarios {
+		spec := chartSpec(s, res.Quick)
+		if spec == nil {
+			continue
+		}
+		path := filepath.Join(cfg.chartsDir, s.Key+".svg")
+		if err := writeChart(path, spec); err != nil {
+			return err
+		}
+		svgs = append(svgs, path)
+	}
+	if cfg.pngDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(cfg.pngDir, 0o755); err != nil {
+		return err
+	}
+	for _, svg := range svgs {
+		png := filepath.Join(cfg.pngDir, strings.TrimSuffix(filepath.Base(svg), ".svg")+".png")
+		out, err := exec.Command("rsvg-convert", "-w", strconv.Itoa(chartWidth), "-b", "white", "-o", png, svg).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("rsvg-convert %s (Debian: apt-get install librsvg2-bin): %v %s", svg, err, out)
+		}
+		fmt.Fprintln(cfg.progress, png)
+	}
+	return nil
+}
+
+// chartsFrom draws the charts of the results in path, running nothing.
+func chartsFrom(path string, cfg config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if cfg.chartsDir == "" {
+		return fmt.Errorf("-charts-from needs -charts")
+	}
+	return writeCharts(cfg, &res)
 }
 
 // parseScenarios reads "2,3" (or "" for all) into scenario ids.

@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -130,4 +133,86 @@ func mustScenarios(t *testing.T, s string) []int {
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// TestChartsFromResults draws the charts of the committed results.json, as
+// -charts-from does: one per scenario, each a well-formed SVG, each titled
+// with its takeaway (naming resilienthttp) rather than the fallback.
+func TestChartsFromResults(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config{chartsDir: dir, progress: io.Discard}
+	if err := chartsFrom("results.json", cfg); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("results.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Scenarios {
+		spec := chartSpec(s, res.Quick)
+		if spec == nil {
+			t.Errorf("scenario %d: no chart", s.ID)
+			continue
+		}
+		if !strings.Contains(spec.Title, "resilienthttp") {
+			t.Errorf("scenario %d: title %q has no takeaway", s.ID, spec.Title)
+		}
+		svg, err := os.ReadFile(filepath.Join(dir, s.Key+".svg"))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		d := xml.NewDecoder(bytes.NewReader(svg))
+		for {
+			if _, err := d.Token(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Errorf("scenario %d: %s is not well-formed: %v", s.ID, s.Key+".svg", err)
+				break
+			}
+		}
+	}
+}
+
+// TestChartAxis pins down how a panel's axis is chosen: log when the
+// largest bar is logRatio times the smallest non-zero one, linear from 0 to
+// a round number otherwise, and 0–100 for percentages.
+func TestChartAxis(t *testing.T) {
+	panel := func(unit string, vs ...float64) *Panel {
+		p := &Panel{Unit: unit}
+		for _, v := range vs {
+			p.Bars = append(p.Bars, Bar{Value: v})
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name     string
+		p        *Panel
+		log      bool
+		min, max float64
+	}{
+		{"30× apart", panel("", 14, 786, 311), true, 0, math.Log10(1000)},
+		{"below 1", panel("", 0.013, 4, 1), true, -3, math.Log10(5)},
+		{"zeros do not count", panel("", 0, 214, 216), false, 0, 250},
+		{"close", panel("", 0.72, 1.12), false, 0, 1.25},
+		{"percent", panel("%", 70.5, 99.4), false, 0, 100},
+		{"all zero", panel("", 0, 0), false, 0, 1},
+	} {
+		a := newChartAxis(tc.p)
+		if a.log != tc.log || math.Abs(a.min-tc.min) > 1e-9 || math.Abs(a.max-tc.max) > 1e-9 {
+			t.Errorf("%s: axis log=%v [%g, %g], want log=%v [%g, %g]", tc.name, a.log, a.min, a.max, tc.log, tc.min, tc.max)
+		}
+		if len(a.ticks) < 2 {
+			t.Errorf("%s: %d ticks", tc.name, len(a.ticks))
+		}
+		for _, b := range tc.p.Bars {
+			if v := a.plot(b.Value); v < a.min || v > a.max+1e-9 {
+				t.Errorf("%s: %g plots at %g, outside the axis", tc.name, b.Value, v)
+			}
+		}
+	}
 }

@@ -252,8 +252,6 @@ func happyPath(p params, keys []string) (*ScenarioResult, error) {
 		"sequential ns/op", "× net/http", "allocs/op", "Δ allocs/op vs net/http",
 		fmt.Sprintf("%d goroutines ns/op", p.parWorkers), "× net/http", "allocs/op",
 		"new conns per 1k calls (parallel)"}}
-	chart := &ChartSpec{Title: "Happy path: time per call relative to net/http (lower is better)", Unit: "× net/http"}
-	var parBars []Bar // after the sequential ones, so each group's bars stand together
 	for i, k := range keys {
 		m := meds[i]
 		seqX, seqXs := 0.0, "–"
@@ -284,19 +282,11 @@ func happyPath(p params, keys []string) (*ScenarioResult, error) {
 				"rounds":                         p.rounds,
 			},
 		})
-		if base >= 0 {
-			chart.Bars = append(chart.Bars, Bar{Group: "sequential", Contender: k, Value: seqX, Text: seqXs})
-			parBars = append(parBars, Bar{Group: fmt.Sprintf("%d goroutines", p.parWorkers), Contender: k, Value: parX, Text: parXs})
-		}
 	}
-	chart.Bars = append(chart.Bars, parBars...)
 	t.Note = fmt.Sprintf("Median of %d rounds of %d sequential and %d parallel calls per contender, interleaved. "+
 		"allocs/op counts the whole process, the in-process server included; the Δ column is the client's own difference. "+
 		"Failed calls: %d.", p.rounds, p.seqN, p.parN, failures)
-	if base < 0 {
-		chart = nil
-	}
-	return &ScenarioResult{Tables: []*Table{t}, Chart: chart}, nil
+	return &ScenarioResult{Tables: []*Table{t}}, nil
 }
 
 // ---- 2. Rate-limited server ----
@@ -309,18 +299,15 @@ func rateLimited(p params, keys []string) (*ScenarioResult, error) {
 	q := p.rlQuota
 	ideal := float64(p.rlN-q.burst) / q.rps
 	variants := []struct {
-		name, short string
-		told        bool
-		headers     bool
+		name    string
+		told    bool
+		headers bool
 	}{
-		{"(a) peers' limiters told the quota", "a: told", true, false},
-		{"(b) nobody told the quota", "b: not told", false, false},
-		{"(c) not told; server sends RateLimit and X-RateLimit headers", "c: headers", false, true},
+		{"(a) peers' limiters told the quota", true, false},
+		{"(b) nobody told the quota", false, false},
+		{"(c) not told; server sends RateLimit and X-RateLimit headers", false, true},
 	}
-	res := &ScenarioResult{Chart: &ChartSpec{
-		Title: fmt.Sprintf("Rate-limited server: wall time for %d GETs (ideal %.1f s; lower is better)", p.rlN, ideal),
-		Unit:  "s",
-	}}
+	res := &ScenarioResult{}
 	tables := make([]*Table, len(variants))
 	run := func(vi int) {
 		v := variants[vi]
@@ -380,12 +367,6 @@ func rateLimited(p params, keys []string) (*ScenarioResult, error) {
 		spawn(&wg, func() { run(vi) })
 	}
 	wg.Wait()
-	for vi, t := range tables {
-		for _, r := range t.Rows {
-			w := r.Figures["wall_s"].(float64)
-			res.Chart.Bars = append(res.Chart.Bars, Bar{Group: variants[vi].short, Contender: r.Contender, Value: w, Text: fmt.Sprintf("%.1f s", w)})
-		}
-	}
 	tables[len(tables)-1].Note = fmt.Sprintf("servicetest.WithRateLimit(%g, %d): a token bucket; beyond it, 429 with Retry-After of the whole seconds until a token is free (at least 1). "+
 		"%d GETs from %d goroutines; ideal wall time (%d−%d)/%g = %.1f s. "+
 		"\"told quota\" n/a: the contender has no limiter to tell. Failures are calls that ended in an error or a status ≥ 400.",
@@ -398,16 +379,13 @@ func rateLimited(p params, keys []string) (*ScenarioResult, error) {
 
 func hardDown(p params, keys []string) (*ScenarioResult, error) {
 	variants := []struct {
-		name, short string
-		status      int
+		name   string
+		status int
 	}{
-		{"503 to everything, no Retry-After", "503", http.StatusServiceUnavailable},
-		{"500 to everything (retrying idempotent GETs is allowed)", "500", http.StatusInternalServerError},
+		{"503 to everything, no Retry-After", http.StatusServiceUnavailable},
+		{"500 to everything (retrying idempotent GETs is allowed)", http.StatusInternalServerError},
 	}
-	res := &ScenarioResult{Chart: &ChartSpec{
-		Title: fmt.Sprintf("Hard-down service: attempts reaching the server per GET (%d GETs; lower is better)", p.downN),
-		Unit:  "attempts per call",
-	}}
+	res := &ScenarioResult{}
 	var wg sync.WaitGroup
 	res.Tables = make([]*Table, len(variants))
 	for vi, v := range variants {
@@ -446,12 +424,6 @@ func hardDown(p params, keys []string) (*ScenarioResult, error) {
 		})
 	}
 	wg.Wait()
-	for vi, t := range res.Tables {
-		for _, r := range t.Rows {
-			v := r.Figures["attempts_per_call"].(float64)
-			res.Chart.Bars = append(res.Chart.Bars, Bar{Group: variants[vi].short, Contender: r.Contender, Value: v, Text: fmt.Sprintf("%.2f", v)})
-		}
-	}
 	res.Tables[len(res.Tables)-1].Note = fmt.Sprintf("%d GETs from %d goroutines; every path answers the status, forever.", p.downN, p.downWorkers)
 	return res, nil
 }
@@ -502,12 +474,7 @@ func brownout(p params, keys []string) (*ScenarioResult, error) {
 			"connections still open after CloseIdleConnections are pinned by response bodies nobody closed "+
 			"(they close when the calls' contexts are cancelled, which a caller's `defer cancel()` would do at once).", seed, p.brownN, p.brownWorkers),
 	}
-	chart := &ChartSpec{Title: fmt.Sprintf("Brownout (30%% 5xx): calls that succeeded, %d GETs (higher is better)", p.brownN), Unit: "%"}
-	for _, r := range rows {
-		v := r.Figures["success_rate_pct"].(float64)
-		chart.Bars = append(chart.Bars, Bar{Contender: r.Contender, Value: v, Text: fmt.Sprintf("%.1f%%", v)})
-	}
-	return &ScenarioResult{Tables: []*Table{t}, Chart: chart}, nil
+	return &ScenarioResult{Tables: []*Table{t}}, nil
 }
 
 // ---- 5. Duplicate writes ----
@@ -553,28 +520,20 @@ func duplicateWrites(p params, keys []string) (*ScenarioResult, error) {
 		Note: fmt.Sprintf(`%d POSTs of {"order_id":"o-N"} (no Idempotency-Key) from %d goroutines; servicetest.WithCommitThenFail(0.3, 500, seed %d): `+
 			"the server commits, then answers 500, for about 30%% of the writes.", p.writeN, p.writeWorkers, seed),
 	}
-	chart := &ChartSpec{Title: fmt.Sprintf("Duplicate writes: orders committed twice or more, %d POSTs (lower is better)", p.writeN), Unit: "duplicate commits"}
-	for _, r := range rows {
-		v := float64(r.Figures["duplicate_commits"].(int))
-		chart.Bars = append(chart.Bars, Bar{Contender: r.Contender, Value: v, Text: strconv.Itoa(int(v))})
-	}
-	return &ScenarioResult{Tables: []*Table{t}, Chart: chart}, nil
+	return &ScenarioResult{Tables: []*Table{t}}, nil
 }
 
 // ---- 6. Retry-After longer than the deadline ----
 
 func retryAfterDeadline(p params, keys []string) (*ScenarioResult, error) {
 	variants := []struct {
-		name, short string
-		status      int
+		name   string
+		status int
 	}{
-		{"503 with Retry-After: 30", "503", http.StatusServiceUnavailable},
-		{"429 with Retry-After: 30", "429", http.StatusTooManyRequests},
+		{"503 with Retry-After: 30", http.StatusServiceUnavailable},
+		{"429 with Retry-After: 30", http.StatusTooManyRequests},
 	}
-	res := &ScenarioResult{Chart: &ChartSpec{
-		Title: fmt.Sprintf("Retry-After: 30 under a %s deadline: time until the call returns (lower is better)", p.deadline),
-		Unit:  "s",
-	}}
+	res := &ScenarioResult{}
 	res.Tables = make([]*Table, len(variants))
 	var wg sync.WaitGroup
 	for vi, v := range variants {
@@ -611,12 +570,6 @@ func retryAfterDeadline(p params, keys []string) (*ScenarioResult, error) {
 		})
 	}
 	wg.Wait()
-	for vi, t := range res.Tables {
-		for _, r := range t.Rows {
-			v := r.Figures["time_to_return_s"].(float64)
-			res.Chart.Bars = append(res.Chart.Bars, Bar{Group: variants[vi].short, Contender: r.Contender, Value: v, Text: fmt.Sprintf("%.2f s", v)})
-		}
-	}
 	res.Tables[len(res.Tables)-1].Note = fmt.Sprintf("One GET per contender with context.WithTimeout(%s); the server answers every attempt the same way.", p.deadline)
 	return res, nil
 }
@@ -630,17 +583,14 @@ func largeUpload(p params, keys []string) (*ScenarioResult, error) {
 	}
 	defer os.Remove(path)
 	variants := []struct {
-		name, short string
-		stream      bool
+		name   string
+		stream bool
 	}{
-		{"the body is the *os.File", "*os.File", false},
-		{"the same file behind a plain io.Reader (a pipe, a decompressor: nothing to rewind)", "io.Reader", true},
+		{"the body is the *os.File", false},
+		{"the same file behind a plain io.Reader (a pipe, a decompressor: nothing to rewind)", true},
 	}
 	mib := float64(p.uploadSize) / (1 << 20)
-	res := &ScenarioResult{Chart: &ChartSpec{
-		Title: fmt.Sprintf("%.0f MiB upload answered 408 once: peak heap growth during the call (lower is better)", mib),
-		Unit:  "MiB",
-	}}
+	res := &ScenarioResult{}
 	for _, v := range variants {
 		// One at a time, never side by side: the heap is the process's.
 		rows := eachContender(keys, false, func(k string) *Row {
@@ -686,13 +636,6 @@ func largeUpload(p params, keys []string) (*ScenarioResult, error) {
 			Columns: []string{"contender", "peak heap growth MiB", "attempts", "MiB received by server", "caller got", "s"},
 			Rows:    rows,
 		})
-	}
-	for vi, t := range res.Tables {
-		for _, r := range t.Rows {
-			if g, ok := r.Figures["peak_heap_growth_mib"].(float64); ok {
-				res.Chart.Bars = append(res.Chart.Bars, Bar{Group: variants[vi].short, Contender: r.Contender, Value: g, Text: fmt.Sprintf("%.0f MiB", g)})
-			}
-		}
 	}
 	res.Tables[len(res.Tables)-1].Note = fmt.Sprintf("A %.0f MiB PUT with Content-Length set; the server reads the whole body, answers 408, then 200. "+
 		"Heap is sampled every 1 ms (runtime/metrics /memory/classes/heap/objects:bytes) and given above its level before the call; "+
