@@ -103,5 +103,11 @@ func (f *fakeClock) Sleeps() []time.Duration {
 	return append([]time.Duration(nil), f.sleeps...)
 }
 
+// stillTimers is a fakeClock whose timers never fire, for tests where
+// fake time runs ahead of real time only because many goroutines sleep.
+type stillTimers struct{ *fakeClock }
+
+func (stillTimers) AfterFunc(time.Duration, func()) func() bool { return func() bool { return true } }
+
 // constRand returns a jitter source that always draws v.
 func constRand(v float64) func() float64 { return func() float64 { return v } }
