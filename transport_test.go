@@ -214,7 +214,10 @@ func TestErrorBodyReadIsBounded(t *testing.T) {
 			}
 			clk.Advance(tc.bound)
 			e := asAPIError(t, <-done)
-			if e.StatusCode != 404 || !e.Truncated || string(e.Body) != `{"error_code":"SVC.0001",` || e.Attempts != 1 {
+			// What was read is kept: all the server sent, or the part of
+			// it that reached the client before the bound cut the read.
+			sent := `{"error_code":"SVC.0001",`
+			if e.StatusCode != 404 || !e.Truncated || !strings.HasPrefix(sent, string(e.Body)) || e.Attempts != 1 {
 				t.Errorf("got %d, truncated %v, body %q, %d attempts; want the 404 with what was read, truncated",
 					e.StatusCode, e.Truncated, e.Body, e.Attempts)
 			}
