@@ -47,11 +47,40 @@ type circuit interface {
 // host holds the guards of one host key; a nil guard is turned off.
 type host struct {
 	key     string
-	limiter pacer
+	limiter pacer // the host's own scope, or every scope past maxScopes
 	breaker circuit
 	budget  *retryTokens
+	// scopes holds the limiters of LimiterSettings.Key's scopes.
+	scopes   sync.Map // scope key → pacer
+	nscopes  atomic.Int32
+	newScope func() pacer
 	// used is the registry's clock when the host was last looked up.
 	used atomic.Int64
+}
+
+// maxScopes bounds the limiter scopes kept per host; requests of further
+// scopes share the host's own limiter.
+const maxScopes = 256
+
+// pacerFor returns the limiter of req's scope within the host: its own
+// when LimiterSettings.Key is set, the host's otherwise.
+func (h *host) pacerFor(req *http.Request, key func(*http.Request) string) pacer {
+	if key == nil || h.limiter == nil {
+		return h.limiter
+	}
+	k := key(req)
+	if p, ok := h.scopes.Load(k); ok {
+		return p.(pacer)
+	}
+	if h.nscopes.Add(1) > maxScopes {
+		h.nscopes.Add(-1)
+		return h.limiter
+	}
+	p, loaded := h.scopes.LoadOrStore(k, h.newScope())
+	if loaded {
+		h.nscopes.Add(-1)
+	}
+	return p.(pacer)
 }
 
 // hostIdleExpiry is how long a host's guard state is kept after its last
@@ -145,7 +174,9 @@ func (c *Client) addHost(key string) *host {
 func (c *Client) newHost(key string, now time.Time) *host {
 	h := &host{key: key}
 	if c.limiter != nil {
-		h.limiter = newHostLimiter(*c.limiter, c.policy.MaxRetryAfter, now)
+		s, maxPause, clk := *c.limiter, c.policy.MaxRetryAfter, c.clock
+		h.limiter = newHostLimiter(s, maxPause, now)
+		h.newScope = func() pacer { return newHostLimiter(s, maxPause, clk.Now()) }
 	}
 	if c.breaker != nil {
 		h.breaker = newHostBreaker(key, *c.breaker, c.policy.MaxRetryAfter, c.clock, c.logStateChange)

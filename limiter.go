@@ -44,6 +44,15 @@ type LimiterSettings struct {
 	// host the client has not heard from yet go out at once, however many.
 	// The zero value keeps the probe on (unless Rate is a fixed limit).
 	NoFirstContactProbe bool
+	// Key scopes the limiter within a host: requests for which it returns
+	// the same string share one pace, one pause and one learned quota, and
+	// a 429 in one scope leaves the others alone. Nil means one scope per
+	// host, which is right for a service that limits per account or per
+	// endpoint; set it for one that limits per operation or per partition
+	// (RateLimit-Policy's pk), e.g. by method and route. A host keeps up
+	// to 256 scopes; requests of further scopes share the host's own. The
+	// circuit breaker and the retry budget stay per host (WithHostKey).
+	Key func(*http.Request) string
 }
 
 // ErrRateLimited is returned, wrapped in a *RateLimitError, when waiting for

@@ -381,3 +381,39 @@ func TestDisabledService503LeavesTheRestOfTheHostAlone(t *testing.T) {
 		}
 	}
 }
+
+// Many APIs limit per operation: with LimiterSettings.Key scoping the
+// limiter by route, a 429 on one operation pauses and slows only that one;
+// the others keep their full pace. Without it the host is one scope.
+func TestLimiterScopedPerOperation(t *testing.T) {
+	byPath := func(r *http.Request) string { return r.Method + " " + r.URL.Path }
+	for _, tc := range []struct {
+		name      string
+		key       func(*http.Request) string
+		wantWaits bool
+	}{
+		{"one scope per host", nil, true},
+		{"scoped by operation", byPath, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, clk := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{MaxAttempts: 1}),
+				resilienthttp.WithRateLimit(resilienthttp.LimiterSettings{Key: tc.key}))
+			srv := servicetest.NewServer(t, servicetest.WithClock(clk.Now))
+			srv.Script("/v1/exports", servicetest.Step{Status: 429, RetryAfter: "30"})
+			do(t, c, http.MethodGet, srv.URL+"/v1/users", nil) // the host has answered
+			if _, err := do(t, c, http.MethodPost, srv.URL+"/v1/exports", nil); !errors.Is(err, resilienthttp.ErrTooManyRequests) {
+				t.Fatalf("the throttled operation: %v, want its 429", err)
+			}
+			before := len(clk.Sleeps())
+			for i := 0; i < 20; i++ {
+				if _, err := do(t, c, http.MethodGet, srv.URL+"/v1/users", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waits := clk.Sleeps()[before:]
+			if (len(waits) > 0) != tc.wantWaits {
+				t.Errorf("the other operation waited %v; want waits %v", waits, tc.wantWaits)
+			}
+		})
+	}
+}

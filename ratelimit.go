@@ -2,6 +2,7 @@ package resilienthttp
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,11 +22,25 @@ type rateLimitInfo struct {
 // X-RateLimit-Remaining/X-RateLimit-Reset (delta seconds, or a Unix time
 // measured against the response's Date). Malformed fields are ignored; ok
 // reports that anything usable was found.
+//
+// Policies are kept apart by name: a policy whose quota unit (qu) is not
+// "requests" (content-bytes, concurrent-requests) sets no pace, and the
+// RateLimit item of the same name is not read as requests left. Of the
+// others, the tightest quota and the fewest requests left govern. A
+// partition key (pk) says which partition of the service's quota the
+// request fell in: the fields describe that partition, and the limiter
+// applies them to the request's scope (LimiterSettings.Key).
 func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok bool) {
 	// Keys are written canonical and read from the map directly: this runs
 	// on every response, and Header.Get would allocate to canonicalise them.
+	var notRequests []string // policies whose quota counts something else
 	if v := headerValue(h, "Ratelimit-Policy"); v != "" {
 		for _, item := range sfItems(v) {
+			if u := sfString(item, "qu"); u != "" && u != "requests" {
+				// Bytes or concurrent requests: not a pace of requests.
+				notRequests = append(notRequests, sfName(item))
+				continue
+			}
 			q, w := sfParam(item, "q"), sfParam(item, "w")
 			if q <= 0 {
 				continue
@@ -42,6 +57,9 @@ func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok
 	remaining, reset := int64(-1), int64(-1)
 	if v := headerValue(h, "Ratelimit"); v != "" {
 		for _, item := range sfItems(v) {
+			if slices.Contains(notRequests, sfName(item)) {
+				continue // what is left of a quota of bytes, say
+			}
 			if r := sfParam(item, "r"); r >= 0 && (remaining < 0 || r < remaining) {
 				remaining, reset = r, sfParam(item, "t")
 			}
@@ -97,6 +115,26 @@ func sfParam(item, name string) int64 {
 		}
 	}
 	return -1
+}
+
+// sfName returns the name of a structured-field list member: its bare
+// item, a policy name such as "default" (quotes and all, as both fields
+// write it).
+func sfName(item string) string {
+	name, _, _ := strings.Cut(item, ";")
+	return strings.TrimSpace(name)
+}
+
+// sfString returns the string parameter name of a structured-field list
+// member (qu="content-bytes"), unquoted, or "" if absent.
+func sfString(item, name string) string {
+	for _, p := range strings.Split(item, ";")[1:] {
+		k, val, found := strings.Cut(strings.TrimSpace(p), "=")
+		if found && k == name {
+			return strings.Trim(strings.TrimSpace(val), `"`)
+		}
+	}
+	return ""
 }
 
 // headerValue is h.Get for a key already in canonical form.

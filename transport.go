@@ -45,9 +45,11 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	probe := false
+	var lim pacer
 	if h.limiter != nil {
+		lim = h.pacerFor(req, c.limiter.Key)
 		var err error
-		if probe, err = h.limiter.wait(ctx, h.key, c.clock); err != nil {
+		if probe, err = lim.wait(ctx, h.key, c.clock); err != nil {
 			return nil, err
 		}
 	}
@@ -57,7 +59,7 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// panic in the base transport included; and run after the breaker
 		// has counted the attempt, so the next probe sees the circuit it
 		// may have opened.
-		defer func() { h.limiter.endProbe(well) }()
+		defer func() { lim.endProbe(well) }()
 	}
 	var done func(error)
 	if h.breaker != nil {
@@ -80,8 +82,8 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if done != nil {
 		h.breaker.report(done, ctx, a)
 	}
-	if h.limiter != nil {
-		h.limiter.observe(a, c.clock)
+	if lim != nil {
+		lim.observe(a, c.clock)
 		well = probe && answeredWell(a)
 	}
 	return resp, err
