@@ -28,16 +28,7 @@ type attemptTransport struct{ c *Client }
 
 func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, ctx := t.c, req.Context()
-	cl, _ := ctx.Value(callKey{}).(*call)
-	var h *host
-	if cl != nil && req.URL == cl.req.URL {
-		h = cl.host // not redirected: the call already looked it up
-	} else {
-		h = c.hostFor(req)
-	}
-	if cl != nil {
-		cl.last = answer{} // nothing sent yet
-	}
+	cl, h := t.callAndHost(req)
 	if h.breaker != nil {
 		// Fail fast on an open circuit before queueing behind the limiter.
 		if err := h.breaker.refuses(); err != nil {
@@ -87,6 +78,20 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		well = probe && answeredWell(a)
 	}
 	return resp, err
+}
+
+// callAndHost returns the call req belongs to (nil outside Do) and the
+// guards of req's host, and marks the call's last answer as not yet sent.
+func (t attemptTransport) callAndHost(req *http.Request) (*call, *host) {
+	cl, _ := req.Context().Value(callKey{}).(*call)
+	if cl == nil {
+		return nil, t.c.hostFor(req)
+	}
+	cl.last = answer{} // nothing sent yet
+	if req.URL == cl.req.URL {
+		return cl, cl.host // not redirected: the call already looked it up
+	}
+	return cl, t.c.hostFor(req)
 }
 
 // answer is what one attempt got back, read once for the guards and for
