@@ -83,6 +83,8 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 const (
 	decreaseFactor  = 0.5  // share of the sending rate kept on a 429 ending slow start
 	steadyFactor    = 0.85 // share kept on later 429s, once the pace is near the limit
+	measuredShare   = 0.92 // share of the rate accepted while saturated that a cut keeps
+	fastStartStep   = 3.0  // the same, after a cut by 429s (see increase)
 	slowStartStep   = 2.0  // req/s added per accepted answer before the second decrease
 	additiveStep    = 0.05 // req/s added per accepted answer after it
 	headerHeadroom  = 0.99 // share of a declared quota used, against clock skew and rounding
@@ -141,6 +143,9 @@ type hostLimiter struct {
 	// measured is the rate the server accepted while saturated, at the last
 	// 429: the pace climbs back to just under it quickly, past it slowly.
 	measured float64
+	// lastCutRetried says the last cut came from a 429, which callers
+	// repeat, rather than from a 503, which they do not.
+	lastCutRetried bool
 }
 
 func newHostLimiter(s LimiterSettings, maxPause time.Duration, now time.Time) *hostLimiter {
@@ -364,7 +369,7 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 	case hasRL && rl.quota > 0:
 		h.declare(rl.quota, rl.burst, now)
 	case overload:
-		h.decrease(now)
+		h.decrease(status == http.StatusTooManyRequests, now)
 	default:
 		h.increase(now)
 	}
@@ -480,7 +485,7 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
 // decrease answers a 429: once per wave of them (the requests already in
 // flight when the server ran out share one cut), the limit drops to a share
 // of the rate the client was sending at.
-func (h *hostLimiter) decrease(now time.Time) {
+func (h *hostLimiter) decrease(retried bool, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if now.Sub(h.lastCut) < time.Second && h.decreases > 0 {
@@ -499,8 +504,8 @@ func (h *hostLimiter) decrease(now time.Time) {
 		// better measure of its limit than the pace that overshot it.
 		if got := h.recent.rate(now); got > 0 {
 			h.measured = got
-			if got*steadyFactor > r && got*steadyFactor < cur {
-				r = got * steadyFactor
+			if got*measuredShare > r && got*measuredShare < cur {
+				r = got * measuredShare
 			}
 		}
 	} else {
@@ -513,6 +518,7 @@ func (h *hostLimiter) decrease(now time.Time) {
 		r = 2 * float64(h.accepted.Load()) / elapsed.Seconds()
 	}
 	h.decreases++
+	h.lastCutRetried = retried
 	h.adapting.Store(true)
 	h.lastCut = now
 	h.accepted.Store(0)
@@ -534,6 +540,12 @@ func (h *hostLimiter) increase(now time.Time) {
 	switch {
 	case h.decreases < 2:
 		step = slowStartStep
+		if h.lastCutRetried {
+			// Refusals here are 429s, which are repeated: overshooting
+			// costs a retry, so climb faster. A 503 the client returns
+			// costs a failed call.
+			step = fastStartStep
+		}
 	case h.measured > 0 && cur >= probeShare*h.measured:
 		step = additiveStep / 10 // near the last measured limit: probe gently
 	}
