@@ -57,11 +57,37 @@ type ContenderInfo struct {
 // ScenarioResult is one scenario's tables (one per variant); its chart is
 // made from them (chartSpec).
 type ScenarioResult struct {
-	ID      int      `json:"id"`
-	Key     string   `json:"key"`
-	Title   string   `json:"title"`
-	Seconds float64  `json:"seconds"` // how long the scenario took to run
-	Tables  []*Table `json:"tables"`
+	ID      scenarioID `json:"id"`
+	Key     string     `json:"key"`
+	Title   string     `json:"title"`
+	Seconds float64    `json:"seconds"` // how long the scenario took to run
+	Tables  []*Table   `json:"tables"`
+}
+
+// scenarioID is a scenario's id, "2" or "2n". In JSON an id that is a
+// number is written as one, as results.json had them before "2n", and
+// either form is read back.
+type scenarioID string
+
+func (id scenarioID) MarshalJSON() ([]byte, error) {
+	if _, err := strconv.Atoi(string(id)); err == nil {
+		return []byte(id), nil
+	}
+	return json.Marshal(string(id))
+}
+
+func (id *scenarioID) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*id = scenarioID(n.String())
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("scenario id %s: want a number or a string", b)
+	}
+	*id = scenarioID(s)
+	return nil
 }
 
 // Table is one variant of a scenario: one row per contender.
@@ -120,7 +146,7 @@ func machine() Machine {
 // per variant with its note.
 func writeMarkdown(w io.Writer, res *Results) {
 	for _, s := range res.Scenarios {
-		fmt.Fprintf(w, "\n## %d. %s\n", s.ID, s.Title)
+		fmt.Fprintf(w, "\n## %s. %s\n", s.ID, s.Title)
 		for _, t := range s.Tables {
 			if t.Variant != "" {
 				fmt.Fprintf(w, "\n**%s**\n", t.Variant)

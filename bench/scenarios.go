@@ -82,7 +82,7 @@ func quickParams() params {
 
 // scenario is one numbered scenario of the issue.
 type scenario struct {
-	id    int
+	id    string                // "1" to "7": the issue's numbering
 	key   string                // names its chart file
 	title func(p params) string // some titles carry the run's sizes
 	run   func(p params, keys []string) (*ScenarioResult, error)
@@ -92,15 +92,15 @@ type scenario struct {
 func fixed(s string) func(params) string { return func(params) string { return s } }
 
 var scenarios = []scenario{
-	{1, "happy-path", fixed("Happy path: GET 200, keep-alive"), happyPath},
-	{2, "rate-limited", fixed("Rate-limited server (429 + Retry-After)"), rateLimited},
-	{3, "hard-down", fixed("Hard-down service"), hardDown},
-	{4, "brownout", fixed("Brownout: 30% 500/502/504"), brownout},
-	{5, "duplicate-writes", fixed("Duplicate writes: commit, then 500"), duplicateWrites},
-	{6, "retry-after-deadline", func(p params) string {
+	{"1", "happy-path", fixed("Happy path: GET 200, keep-alive"), happyPath},
+	{"2", "rate-limited", fixed("Rate-limited server (429 + Retry-After)"), rateLimited},
+	{"3", "hard-down", fixed("Hard-down service"), hardDown},
+	{"4", "brownout", fixed("Brownout: 30% 500/502/504"), brownout},
+	{"5", "duplicate-writes", fixed("Duplicate writes: commit, then 500"), duplicateWrites},
+	{"6", "retry-after-deadline", func(p params) string {
 		return fmt.Sprintf("Retry-After: 30 under a %s deadline", p.deadline)
 	}, retryAfterDeadline},
-	{7, "large-upload", func(p params) string {
+	{"7", "large-upload", func(p params) string {
 		return fmt.Sprintf("%d MiB upload answered 408 once", p.uploadSize>>20)
 	}, largeUpload},
 }
