@@ -182,7 +182,7 @@ func TestChartsFromResults(t *testing.T) {
 
 // TestChartAxis pins down how a panel's axis is chosen: log when the
 // largest bar is logRatio times the smallest non-zero one, linear from 0 to
-// a round number otherwise, and 0–100 for percentages.
+// a round number otherwise, and 0–100 for percentages, however far apart.
 func TestChartAxis(t *testing.T) {
 	panel := func(unit string, vs ...float64) *Panel {
 		p := &Panel{Unit: unit}
@@ -202,6 +202,7 @@ func TestChartAxis(t *testing.T) {
 		{"zeros do not count", panel("", 0, 214, 216), false, 0, 250},
 		{"close", panel("", 0.72, 1.12), false, 0, 1.25},
 		{"percent", panel("%", 70.5, 99.4), false, 0, 100},
+		{"percent stays linear", panel("%", 2.9, 98.4), false, 0, 100},
 		{"all zero", panel("", 0, 0), false, 0, 1},
 	} {
 		a := newChartAxis(tc.p)

@@ -187,7 +187,8 @@ type ChartSpec struct {
 // Panel is a bar chart of one figure: one bar per contender, in groups (a
 // scenario's variants) when the bars have a Group. Its axis is chosen from
 // the data (chartAxis): logarithmic when the largest bar is logRatio times
-// the smallest non-zero one or more, linear from 0 otherwise.
+// the smallest non-zero one or more, linear from 0 otherwise; a
+// percentage's is always linear from 0 to 100.
 type Panel struct {
 	Title  string // the figure, with its unit
 	Better string // "lower is better"; said after the scale
@@ -580,7 +581,7 @@ func newChartAxis(p *Panel) chartAxis {
 		}
 	}
 	var a chartAxis
-	if top > 0 && top >= logRatio*low {
+	if top > 0 && top >= logRatio*low && p.Unit != "%" {
 		// From a power of ten well below the smallest bar, so that it
 		// shows, to a round number (1, 2, 2.5 or 5 times a power of ten)
 		// at or above the largest; ticks at the ends and the powers of
