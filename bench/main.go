@@ -68,6 +68,7 @@ func main() {
 	if cfg.contenders, err = parseContenders(*contrs); err != nil {
 		fail(err)
 	}
+	stopOnSignal()
 	res, err := run(cfg)
 	if res != nil {
 		writeMarkdown(os.Stdout, res)

@@ -111,7 +111,7 @@ func TestOutcomes(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	if got := mustScenarios(t, "3, 2"); !slices.Equal(got, []string{"3", "2"}) {
+	if got := mustScenarios(t, "3, 2n"); !slices.Equal(got, []string{"3", "2n"}) {
 		t.Errorf("parseScenarios = %v", got)
 	}
 	for _, bad := range []string{"8", "2x", ""} {

@@ -33,6 +33,11 @@ type params struct {
 	rlN, rlWorkers int
 	rlQuota        quota
 
+	// Scenario 2n: calls and goroutines (the quota is rlQuota's). Quick
+	// mode keeps 32 goroutines, more than nginx's burst holds, so that it
+	// still turns some away.
+	ngxN, ngxWorkers int
+
 	// Scenario 3.
 	downN, downWorkers int
 
@@ -57,6 +62,7 @@ func fullParams() params {
 	return params{
 		seqN: 1500, parN: 3000, parWorkers: 32, rounds: 5,
 		rlN: 1000, rlWorkers: 32, rlQuota: quota{rps: 200, burst: 20},
+		ngxN: 1000, ngxWorkers: 32,
 		downN: 400, downWorkers: 16,
 		brownN: 2000, brownWorkers: 16,
 		writeN: 500, writeWorkers: 16,
@@ -71,6 +77,7 @@ func quickParams() params {
 		quick: true,
 		seqN:  40, parN: 64, parWorkers: 8, rounds: 1,
 		rlN: 40, rlWorkers: 8, rlQuota: quota{rps: 200, burst: 20},
+		ngxN: 120, ngxWorkers: 32,
 		downN: 16, downWorkers: 16,
 		brownN: 64, brownWorkers: 16,
 		writeN: 48, writeWorkers: 16,
@@ -82,7 +89,7 @@ func quickParams() params {
 
 // scenario is one numbered scenario of the issue.
 type scenario struct {
-	id    string                // "1" to "7": the issue's numbering
+	id    string                // "1" to "7", "2n": the issue's numbering
 	key   string                // names its chart file
 	title func(p params) string // some titles carry the run's sizes
 	run   func(p params, keys []string) (*ScenarioResult, error)
@@ -94,6 +101,9 @@ func fixed(s string) func(params) string { return func(params) string { return s
 var scenarios = []scenario{
 	{"1", "happy-path", fixed("Happy path: GET 200, keep-alive"), happyPath},
 	{"2", "rate-limited", fixed("Rate-limited server (429 + Retry-After)"), rateLimited},
+	{"2n", "nginx-rate-limited", func(p params) string {
+		return fmt.Sprintf("Rate-limited by a real nginx (limit_req %g r/s, burst %d)", p.rlQuota.rps, p.rlQuota.burst)
+	}, nginxLimited},
 	{"3", "hard-down", fixed("Hard-down service"), hardDown},
 	{"4", "brownout", fixed("Brownout: 30% 500/502/504"), brownout},
 	{"5", "duplicate-writes", fixed("Duplicate writes: commit, then 500"), duplicateWrites},
