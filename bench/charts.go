@@ -44,6 +44,7 @@ var chartBuilders = map[string]func(*ScenarioResult) *ChartSpec{
 	"retry-after-deadline": retryAfterChart,
 	"large-upload":         largeUploadChart,
 	"nginx-rate-limited":   nginxLimitedChart,
+	"fleet":                fleetChart,
 }
 
 // groupNames label a scenario's variants (its tables, in order) in its chart.
@@ -500,6 +501,71 @@ func nginxLimitedChart(s *ScenarioResult) *ChartSpec {
 	return &ChartSpec{Title: title, Panels: []*Panel{wall, ok, rej}}
 }
 
+func fleetChart(s *ScenarioResult) *ChartSpec {
+	t := s.Tables[0]
+	first := t.Rows[0]
+	wall := &Panel{
+		Title:    fmt.Sprintf("Wall time of each run, last of %.0f processes, × the ideal %.1f s", fig(first, "processes"), fig(first, "ideal_s")),
+		Better:   "lower is better",
+		Ref:      fleetMaxWallOverIdeal,
+		RefLabel: fmt.Sprintf("target %g×", fleetMaxWallOverIdeal),
+		Tick:     tickTimes,
+	}
+	n429 := &Panel{Title: "429 responses received in each run", Better: "lower is better", Tick: trimFloat}
+	if calls := fig(first, "calls_per_run"); calls > 0 {
+		n429.Ref, n429.RefLabel = calls*fleetMax429Pct/100, fmt.Sprintf("target %g%%", fleetMax429Pct)
+		n429.Title = fmt.Sprintf("429 responses received in each run of %.0f calls", calls)
+	}
+	runs := 0
+	for _, r := range t.Rows {
+		runs = max(runs, len(figList(r, "run_wall_over_ideal")))
+	}
+	var failing []string
+	for i := range runs {
+		g := fmt.Sprintf("run %d", i+1)
+		for _, r := range t.Rows {
+			over, n := figList(r, "run_wall_over_ideal"), figList(r, "run_429s")
+			if i < len(over) {
+				wall.Bars = append(wall.Bars, Bar{Group: g, Contender: r.Contender, Value: over[i], Text: fmtTimes1(over[i])})
+			}
+			if i < len(n) {
+				n429.Bars = append(n429.Bars, Bar{Group: g, Contender: r.Contender, Value: n[i], Text: fmtCount(n[i])})
+			}
+		}
+	}
+	for _, r := range t.Rows {
+		if f := fig(r, "failures") / (fig(r, "runs") * fig(r, "calls_per_run")); f > 0.5 {
+			failing = append(failing, fmt.Sprintf("%s %.0f%%", chartNames[r.Contender], 100*f))
+		}
+	}
+	if len(failing) > 0 {
+		wall.Note = "quick because its calls fail: " + strings.Join(failing, ", ")
+	}
+	if rh := row(t, "resilienthttp"); rh != nil {
+		if peers := len(t.Rows) - 1; peers > 0 {
+			wall.Note = strings.TrimPrefix(wall.Note+fmt.Sprintf("; resilienthttp ran %.0f times, each peer %d", fig(rh, "runs"), len(figList(t.Rows[0], "run_wall_over_ideal"))), "; ")
+		}
+	}
+	title := "A fleet of processes sharing one quota: wall time and 429s"
+	if rh := row(t, "resilienthttp"); rh != nil {
+		over, pct := span{}, span{}
+		for _, v := range figList(rh, "run_wall_over_ideal") {
+			over.add(v)
+		}
+		for _, v := range figList(rh, "run_429_pct_of_calls") {
+			pct.add(v)
+		}
+		if over.ok() {
+			title = fmt.Sprintf("%.0f processes, one quota: resilienthttp takes %s the ideal in %.0f runs with %s 429s",
+				fig(rh, "processes"), timesRange(over.lo, over.hi), fig(rh, "runs"), pctRange1(pct.lo, pct.hi))
+			if k, v := worstPeer(t, "wall_over_ideal_max"); k != "" {
+				title += fmt.Sprintf("; %s %s", chartNames[k], timesRange(v, v))
+			}
+		}
+	}
+	return &ChartSpec{Title: title, Panels: []*Panel{wall, n429}}
+}
+
 // span is the range of some figures.
 type span struct {
 	lo, hi float64
@@ -525,4 +591,12 @@ func fmtPct(v float64) string {
 		return "100%"
 	}
 	return fmt.Sprintf("%.1f%%", math.Floor(v*10)/10)
+}
+
+// pctRange1 is "1.8%" or "1.8–2.6%".
+func pctRange1(lo, hi float64) string {
+	if fmt.Sprintf("%.1f", lo) == fmt.Sprintf("%.1f", hi) {
+		return fmt.Sprintf("%.1f%%", lo)
+	}
+	return fmt.Sprintf("%.1f–%.1f%%", lo, hi)
 }

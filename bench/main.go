@@ -44,6 +44,7 @@ type config struct {
 }
 
 func main() {
+	runFleetChild() // scenario 8's child processes are this program
 	var (
 		scen   = flag.String("scenarios", "", "comma-separated scenarios to run (default: all): "+strings.Join(scenarioIDs(), ","))
 		contrs = flag.String("contenders", "", "comma-separated contenders to run (default: all): "+strings.Join(contenderKeys, ","))

@@ -38,6 +38,13 @@ type params struct {
 	// still turns some away.
 	ngxN, ngxWorkers int
 
+	// Scenario 8: processes, GETs and goroutines per process, the shared
+	// quota, and how many times the fleet runs for resilienthttp and for
+	// each peer.
+	fleetProcs, fleetN, fleetWorkers int
+	fleetQuota                       quota
+	fleetRuns, fleetPeerRuns         int
+
 	// Scenario 3.
 	downN, downWorkers int
 
@@ -63,6 +70,8 @@ func fullParams() params {
 		seqN: 1500, parN: 3000, parWorkers: 32, rounds: 5,
 		rlN: 1000, rlWorkers: 32, rlQuota: quota{rps: 200, burst: 20},
 		ngxN: 1000, ngxWorkers: 32,
+		fleetProcs: 4, fleetN: 300, fleetWorkers: 4, fleetQuota: quota{rps: 400, burst: 40},
+		fleetRuns: 5, fleetPeerRuns: 1,
 		downN: 400, downWorkers: 16,
 		brownN: 2000, brownWorkers: 16,
 		writeN: 500, writeWorkers: 16,
@@ -78,6 +87,8 @@ func quickParams() params {
 		seqN:  40, parN: 64, parWorkers: 8, rounds: 1,
 		rlN: 40, rlWorkers: 8, rlQuota: quota{rps: 200, burst: 20},
 		ngxN: 120, ngxWorkers: 32,
+		fleetProcs: 4, fleetN: 30, fleetWorkers: 4, fleetQuota: quota{rps: 400, burst: 40},
+		fleetRuns: 2, fleetPeerRuns: 1,
 		downN: 16, downWorkers: 16,
 		brownN: 64, brownWorkers: 16,
 		writeN: 48, writeWorkers: 16,
@@ -89,7 +100,7 @@ func quickParams() params {
 
 // scenario is one numbered scenario of the issue.
 type scenario struct {
-	id    string                // "1" to "7", "2n": the issue's numbering
+	id    string                // "1" to "8", "2n": the issue's numbering
 	key   string                // names its chart file
 	title func(p params) string // some titles carry the run's sizes
 	run   func(p params, keys []string) (*ScenarioResult, error)
@@ -113,6 +124,9 @@ var scenarios = []scenario{
 	{"7", "large-upload", func(p params) string {
 		return fmt.Sprintf("%d MiB upload answered 408 once", p.uploadSize>>20)
 	}, largeUpload},
+	{"8", "fleet", func(p params) string {
+		return fmt.Sprintf("A fleet without Redis: %d processes, one shared quota (%g r/s, burst %d)", p.fleetProcs, p.fleetQuota.rps, p.fleetQuota.burst)
+	}, fleet},
 }
 
 // eachContender runs fn for every contender key, concurrently when
