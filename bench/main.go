@@ -1,11 +1,13 @@
 // Command bench measures resilienthttp against the clients Go users reach for
 // instead (plain net/http, go-retryablehttp, go-retryablehttp with a
-// hand-wired rate limiter and circuit breaker, failsafe-go) in seven
+// hand-wired rate limiter and circuit breaker, failsafe-go) in nine
 // scenarios, each against a servicetest fake service on 127.0.0.1 that the
-// program starts itself.
+// program starts itself: behind a real nginx (scenario 2n; the Debian
+// package, installed by .ci/run), or called by several copies of this
+// program at once (scenario 8, which starts them with -fleet-child).
 //
-//	go run .                          # every scenario; about 2–3 minutes on 2 cores
-//	go run . -scenarios=2,3 -quick    # some scenarios, small counts (CI smoke)
+//	go run .                          # every scenario; about 3 minutes on 2 cores
+//	go run . -scenarios=2,2n,8 -quick # some scenarios, small counts (CI smoke)
 //	go run . -charts-from=results.json -png=/tmp/charts   # redraw the charts only
 //
 // It prints one Markdown table per scenario (per variant), and writes
