@@ -558,8 +558,14 @@ func fleetChart(s *ScenarioResult) *ChartSpec {
 		if over.ok() {
 			title = fmt.Sprintf("%.0f processes, one quota: resilienthttp takes %s the ideal in %.0f runs with %s 429s",
 				fig(rh, "processes"), timesRange(over.lo, over.hi), fig(rh, "runs"), pctRange1(pct.lo, pct.hi))
-			if k, v := worstPeer(t, "wall_over_ideal_max"); k != "" {
-				title += fmt.Sprintf("; %s %s", chartNames[k], timesRange(v, v))
+			peers := span{}
+			for _, r := range t.Rows {
+				if r.Contender != "nethttp" && !strings.HasPrefix(r.Contender, "resilienthttp") {
+					peers.add(fig(r, "wall_over_ideal_max"))
+				}
+			}
+			if peers.ok() {
+				title += fmt.Sprintf("; retrying peers %s", timesRange(peers.lo, peers.hi))
 			}
 		}
 	}
