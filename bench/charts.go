@@ -43,6 +43,8 @@ var chartBuilders = map[string]func(*ScenarioResult) *ChartSpec{
 	"duplicate-writes":     duplicateWritesChart,
 	"retry-after-deadline": retryAfterChart,
 	"large-upload":         largeUploadChart,
+	"nginx-rate-limited":   nginxLimitedChart,
+	"fleet":                fleetChart,
 }
 
 // groupNames label a scenario's variants (its tables, in order) in its chart.
@@ -51,6 +53,7 @@ var groupNames = map[string][]string{
 	"hard-down":            {"503 to everything", "500 to everything"},
 	"retry-after-deadline": {"503 + Retry-After: 30", "429 + Retry-After: 30"},
 	"large-upload":         {"body: *os.File", "body: plain io.Reader"},
+	"nginx-rate-limited":   {"(a) 429 + Retry-After: 1", "(b) nginx's default 503"},
 }
 
 func groupName(s *ScenarioResult, i int) string {
@@ -445,4 +448,161 @@ func countRange(lo, hi float64) string {
 		return fmt.Sprintf("%.0f", lo)
 	}
 	return fmt.Sprintf("%.0f–%.0f", lo, hi)
+}
+
+func nginxLimitedChart(s *ScenarioResult) *ChartSpec {
+	first := s.Tables[0].Rows[0]
+	wall := &Panel{
+		Title:    fmt.Sprintf("Wall time for %.0f GETs, × the ideal %.1f s", fig(first, "calls"), fig(first, "ideal_s")),
+		Better:   "lower is better",
+		Ref:      1,
+		RefLabel: "ideal",
+		Tick:     tickTimes,
+	}
+	ok := &Panel{Title: "Calls answered 200, % of the calls", Better: "higher is better", Unit: "%", Tick: func(v float64) string { return trimFloat(v) + "%" }}
+	rej := &Panel{Title: "Rejections received from nginx (429s in (a), 503s in (b))", Better: "lower is better", Tick: trimFloat}
+	rhRej, peerRej := span{}, span{}
+	failing := map[string][]string{} // contender: "(a) 92%"
+	var failers []string
+	for i, t := range s.Tables {
+		g := groupName(s, i)
+		wall.Bars = append(wall.Bars, bars(t, g, "wall_over_ideal", fmtTimes1)...)
+		ok.Bars = append(ok.Bars, bars(t, g, "ok_200_pct", fmtPct)...)
+		rej.Bars = append(rej.Bars, bars(t, g, "rejected_received", fmtCount)...)
+		for _, r := range t.Rows {
+			switch {
+			case r.Contender == "resilienthttp":
+				rhRej.add(fig(r, "rejected_received"))
+			case r.Contender != "nethttp" && fig(r, "ok_200_pct") >= 50:
+				// A peer whose breaker opened draws few rejections by
+				// failing its calls instead; it is not counted here.
+				peerRej.add(fig(r, "rejected_received"))
+			}
+			if f := fig(r, "failures") / fig(r, "calls"); f > 0.5 {
+				if failing[r.Contender] == nil {
+					failers = append(failers, r.Contender)
+				}
+				failing[r.Contender] = append(failing[r.Contender], fmt.Sprintf("%s %.0f%%", strings.Fields(g)[0], 100*f))
+			}
+		}
+	}
+	if len(failers) > 0 {
+		var parts []string
+		for _, k := range failers {
+			parts = append(parts, chartNames[k]+" "+strings.Join(failing[k], ", "))
+		}
+		wall.Note = "quick because their calls fail: " + strings.Join(parts, "; ")
+	}
+	title := "Behind a real nginx limit_req: wall time, calls answered, rejections"
+	if rhRej.ok() && peerRej.ok() {
+		title = fmt.Sprintf("Behind nginx: resilienthttp draws %s rejections per %.0f calls, the other retrying clients %s",
+			countRange(rhRej.lo, rhRej.hi), fig(first, "calls"), countRange(peerRej.lo, peerRej.hi))
+	}
+	return &ChartSpec{Title: title, Panels: []*Panel{wall, ok, rej}}
+}
+
+func fleetChart(s *ScenarioResult) *ChartSpec {
+	t := s.Tables[0]
+	first := t.Rows[0]
+	wall := &Panel{
+		Title:    fmt.Sprintf("Wall time of each run, last of %.0f processes, × the ideal %.1f s", fig(first, "processes"), fig(first, "ideal_s")),
+		Better:   "lower is better",
+		Ref:      fleetMaxWallOverIdeal,
+		RefLabel: fmt.Sprintf("target %g×", fleetMaxWallOverIdeal),
+		Tick:     tickTimes,
+	}
+	n429 := &Panel{Title: "429 responses received in each run", Better: "lower is better", Tick: trimFloat}
+	if calls := fig(first, "calls_per_run"); calls > 0 {
+		n429.Ref, n429.RefLabel = calls*fleetMax429Pct/100, fmt.Sprintf("target %g%%", fleetMax429Pct)
+		n429.Title = fmt.Sprintf("429 responses received in each run of %.0f calls", calls)
+	}
+	runs := 0
+	for _, r := range t.Rows {
+		runs = max(runs, len(figList(r, "run_wall_over_ideal")))
+	}
+	var failing []string
+	for i := range runs {
+		g := fmt.Sprintf("run %d", i+1)
+		for _, r := range t.Rows {
+			over, n := figList(r, "run_wall_over_ideal"), figList(r, "run_429s")
+			if i < len(over) {
+				wall.Bars = append(wall.Bars, Bar{Group: g, Contender: r.Contender, Value: over[i], Text: fmtTimes1(over[i])})
+			}
+			if i < len(n) {
+				n429.Bars = append(n429.Bars, Bar{Group: g, Contender: r.Contender, Value: n[i], Text: fmtCount(n[i])})
+			}
+		}
+	}
+	for _, r := range t.Rows {
+		if f := fig(r, "failures") / (fig(r, "runs") * fig(r, "calls_per_run")); f > 0.5 {
+			failing = append(failing, fmt.Sprintf("%s %.0f%%", chartNames[r.Contender], 100*f))
+		}
+	}
+	if len(failing) > 0 {
+		wall.Note = "quick because its calls fail: " + strings.Join(failing, ", ")
+	}
+	if rh := row(t, "resilienthttp"); rh != nil {
+		if peers := len(t.Rows) - 1; peers > 0 {
+			wall.Note = strings.TrimPrefix(wall.Note+fmt.Sprintf("; resilienthttp ran %.0f times, each peer %d", fig(rh, "runs"), len(figList(t.Rows[0], "run_wall_over_ideal"))), "; ")
+		}
+	}
+	title := "A fleet of processes sharing one quota: wall time and 429s"
+	if rh := row(t, "resilienthttp"); rh != nil {
+		over, pct := span{}, span{}
+		for _, v := range figList(rh, "run_wall_over_ideal") {
+			over.add(v)
+		}
+		for _, v := range figList(rh, "run_429_pct_of_calls") {
+			pct.add(v)
+		}
+		if over.ok() {
+			title = fmt.Sprintf("%.0f processes, one quota: resilienthttp takes %s the ideal in %.0f runs with %s 429s",
+				fig(rh, "processes"), timesRange(over.lo, over.hi), fig(rh, "runs"), pctRange1(pct.lo, pct.hi))
+			peers := span{}
+			for _, r := range t.Rows {
+				if r.Contender != "nethttp" && !strings.HasPrefix(r.Contender, "resilienthttp") {
+					peers.add(fig(r, "wall_over_ideal_max"))
+				}
+			}
+			if peers.ok() {
+				title += fmt.Sprintf("; retrying peers %s", timesRange(peers.lo, peers.hi))
+			}
+		}
+	}
+	return &ChartSpec{Title: title, Panels: []*Panel{wall, n429}}
+}
+
+// span is the range of some figures.
+type span struct {
+	lo, hi float64
+	n      int
+}
+
+func (s *span) add(v float64) {
+	if math.IsNaN(v) {
+		return
+	}
+	if s.n == 0 {
+		s.lo, s.hi = v, v
+	}
+	s.lo, s.hi, s.n = math.Min(s.lo, v), math.Max(s.hi, v), s.n+1
+}
+
+// ok says whether the span has any figure.
+func (s span) ok() bool { return s.n > 0 }
+
+// fmtPct is a percentage with one decimal, but 100% as it is.
+func fmtPct(v float64) string {
+	if v >= 100 {
+		return "100%"
+	}
+	return fmt.Sprintf("%.1f%%", math.Floor(v*10)/10)
+}
+
+// pctRange1 is "1.8%" or "1.8–2.6%".
+func pctRange1(lo, hi float64) string {
+	if fmt.Sprintf("%.1f", lo) == fmt.Sprintf("%.1f", hi) {
+		return fmt.Sprintf("%.1f%%", lo)
+	}
+	return fmt.Sprintf("%.1f–%.1f%%", lo, hi)
 }

@@ -79,6 +79,16 @@ var contenderConfigs = map[string]string{
 	"resilienthttp-nobreaker": "resilienthttp.New(resilienthttp.WithoutBreaker()): the retry budget alone bounds an outage",
 }
 
+// hasBreaker marks the contenders with a circuit breaker of their own.
+var hasBreaker = map[string]bool{"retryablehttp-guarded": true, "failsafe": true, "resilienthttp": true}
+
+// breakerOpen reports whether err is a call refused by the contender's own
+// circuit breaker, open or half-open, rather than by the server.
+func breakerOpen(err error) bool {
+	return err != nil && (errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) ||
+		errors.Is(err, circuitbreaker.ErrOpen) || errors.Is(err, resilienthttp.ErrCircuitOpen))
+}
+
 // quota is a server's rate limit, for the contenders that can be told it.
 type quota struct {
 	rps   float64

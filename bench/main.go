@@ -1,11 +1,13 @@
 // Command bench measures resilienthttp against the clients Go users reach for
 // instead (plain net/http, go-retryablehttp, go-retryablehttp with a
-// hand-wired rate limiter and circuit breaker, failsafe-go) in seven
+// hand-wired rate limiter and circuit breaker, failsafe-go) in nine
 // scenarios, each against a servicetest fake service on 127.0.0.1 that the
-// program starts itself.
+// program starts itself: behind a real nginx (scenario 2n; the Debian
+// package, installed by .ci/run), or called by several copies of this
+// program at once (scenario 8, which starts them with -fleet-child).
 //
-//	go run .                          # every scenario; about 2–3 minutes on 2 cores
-//	go run . -scenarios=2,3 -quick    # some scenarios, small counts (CI smoke)
+//	go run .                          # every scenario; about 3 minutes on 2 cores
+//	go run . -scenarios=2,2n,8 -quick # some scenarios, small counts (CI smoke)
 //	go run . -charts-from=results.json -png=/tmp/charts   # redraw the charts only
 //
 // It prints one Markdown table per scenario (per variant), and writes
@@ -34,7 +36,7 @@ import (
 
 // config is what the flags select.
 type config struct {
-	scenarios  []int    // scenario ids to run, in order
+	scenarios  []string // scenario ids to run, in order
 	contenders []string // contender keys, in table order
 	quick      bool
 	jsonPath   string // "" writes no JSON
@@ -44,8 +46,9 @@ type config struct {
 }
 
 func main() {
+	runFleetChild() // scenario 8's child processes are this program
 	var (
-		scen   = flag.String("scenarios", "", "comma-separated scenario numbers to run (default: all, 1-7)")
+		scen   = flag.String("scenarios", "", "comma-separated scenarios to run (default: all): "+strings.Join(scenarioIDs(), ","))
 		contrs = flag.String("contenders", "", "comma-separated contenders to run (default: all): "+strings.Join(contenderKeys, ","))
 		quick  = flag.Bool("quick", false, "small counts: checks every scenario works, in seconds (CI smoke)")
 		out    = flag.String("json", "results.json", "where to write the results as JSON (empty: nowhere)")
@@ -68,6 +71,7 @@ func main() {
 	if cfg.contenders, err = parseContenders(*contrs); err != nil {
 		fail(err)
 	}
+	stopOnSignal()
 	res, err := run(cfg)
 	if res != nil {
 		writeMarkdown(os.Stdout, res)
@@ -102,14 +106,14 @@ func run(cfg config) (*Results, error) {
 			continue
 		}
 		title := s.title(p)
-		fmt.Fprintf(cfg.progress, "scenario %d: %s ...", s.id, title)
+		fmt.Fprintf(cfg.progress, "scenario %s: %s ...", s.id, title)
 		t0 := time.Now()
 		r, err := s.run(p, cfg.contenders)
 		if err != nil {
 			fmt.Fprintln(cfg.progress)
-			return res, fmt.Errorf("scenario %d: %w", s.id, err)
+			return res, fmt.Errorf("scenario %s: %w", s.id, err)
 		}
-		r.ID, r.Key, r.Title, r.Seconds = s.id, s.key, title, round(time.Since(t0).Seconds(), 2)
+		r.ID, r.Key, r.Title, r.Seconds = scenarioID(s.id), s.key, title, round(time.Since(t0).Seconds(), 2)
 		fmt.Fprintf(cfg.progress, " %.1f s\n", r.Seconds)
 		res.Scenarios = append(res.Scenarios, r)
 	}
@@ -177,9 +181,9 @@ func chartsFrom(path string, cfg config) error {
 	return writeCharts(cfg, &res)
 }
 
-// parseScenarios reads "2,3" (or "" for all) into scenario ids.
-func parseScenarios(s string) ([]int, error) {
-	var ids []int
+// parseScenarios reads "2,2n" (or "" for all) into scenario ids.
+func parseScenarios(s string) ([]string, error) {
+	var ids []string
 	if strings.TrimSpace(s) == "" {
 		for _, sc := range scenarios {
 			ids = append(ids, sc.id)
@@ -187,13 +191,22 @@ func parseScenarios(s string) ([]int, error) {
 		return ids, nil
 	}
 	for _, f := range strings.Split(s, ",") {
-		id, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || !slices.ContainsFunc(scenarios, func(sc scenario) bool { return sc.id == id }) {
-			return nil, fmt.Errorf("unknown scenario %q (want 1-%d)", f, len(scenarios))
+		id := strings.TrimSpace(f)
+		if !slices.ContainsFunc(scenarios, func(sc scenario) bool { return sc.id == id }) {
+			return nil, fmt.Errorf("unknown scenario %q (want some of %s)", f, strings.Join(scenarioIDs(), ","))
 		}
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+// scenarioIDs lists every scenario's id, in run order.
+func scenarioIDs() []string {
+	var ids []string
+	for _, sc := range scenarios {
+		ids = append(ids, sc.id)
+	}
+	return ids
 }
 
 // parseContenders reads "nethttp,resilienthttp" (or "" for all) into keys,

@@ -17,6 +17,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Scenario 8 starts this test binary again as its fleet's processes.
+	runFleetChild()
 	// Peers' transports keep idle-connection goroutines until their pools
 	// are closed; every scenario closes them, so none may be left.
 	goleak.VerifyTestMain(m)
@@ -45,28 +47,28 @@ func TestQuick(t *testing.T) {
 	}
 	for _, s := range res.Scenarios {
 		if len(s.Tables) == 0 {
-			t.Errorf("scenario %d: no tables", s.ID)
+			t.Errorf("scenario %s: no tables", s.ID)
 		}
 		for _, tb := range s.Tables {
 			var got []string
 			for _, r := range tb.Rows {
 				got = append(got, r.Contender)
 				if len(r.Cells) != len(tb.Columns) {
-					t.Errorf("scenario %d %q, %s: %d cells for %d columns", s.ID, tb.Variant, r.Contender, len(r.Cells), len(tb.Columns))
+					t.Errorf("scenario %s %q, %s: %d cells for %d columns", s.ID, tb.Variant, r.Contender, len(r.Cells), len(tb.Columns))
 				}
 				if len(r.Figures) == 0 {
-					t.Errorf("scenario %d %q, %s: no figures", s.ID, tb.Variant, r.Contender)
+					t.Errorf("scenario %s %q, %s: no figures", s.ID, tb.Variant, r.Contender)
 				}
 			}
 			if !slices.Equal(got, contenderKeys) {
-				t.Errorf("scenario %d %q: rows %v, want %v", s.ID, tb.Variant, got, contenderKeys)
+				t.Errorf("scenario %s %q: rows %v, want %v", s.ID, tb.Variant, got, contenderKeys)
 			}
 		}
 		svg, err := os.ReadFile(filepath.Join(cfg.chartsDir, s.Key+".svg"))
 		if err != nil {
-			t.Errorf("scenario %d: %v", s.ID, err)
+			t.Errorf("scenario %s: %v", s.ID, err)
 		} else if !bytes.HasPrefix(svg, []byte("<svg")) || !bytes.HasSuffix(bytes.TrimSpace(svg), []byte("</svg>")) {
-			t.Errorf("scenario %d: chart is not an SVG document", s.ID)
+			t.Errorf("scenario %s: chart is not an SVG document", s.ID)
 		}
 	}
 
@@ -85,8 +87,8 @@ func TestQuick(t *testing.T) {
 	var md strings.Builder
 	writeMarkdown(&md, res)
 	for _, s := range scenarios {
-		if !strings.Contains(md.String(), fmt.Sprintf("## %d. %s\n", s.id, s.title(quickParams()))) {
-			t.Errorf("Markdown lacks scenario %d's heading", s.id)
+		if !strings.Contains(md.String(), fmt.Sprintf("## %s. %s\n", s.id, s.title(quickParams()))) {
+			t.Errorf("Markdown lacks scenario %s's heading", s.id)
 		}
 	}
 }
@@ -111,11 +113,13 @@ func TestOutcomes(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	if got := mustScenarios(t, "3, 2"); !slices.Equal(got, []int{3, 2}) {
+	if got := mustScenarios(t, "3, 2n"); !slices.Equal(got, []string{"3", "2n"}) {
 		t.Errorf("parseScenarios = %v", got)
 	}
-	if _, err := parseScenarios("8"); err == nil {
-		t.Error("parseScenarios accepted scenario 8")
+	for _, bad := range []string{"9", "2x", ""} {
+		if _, err := parseScenarios("1," + bad); err == nil {
+			t.Errorf("parseScenarios accepted scenario %q", bad)
+		}
 	}
 	got, err := parseContenders("resilienthttp,nethttp,nethttp")
 	if err != nil || !slices.Equal(got, []string{"nethttp", "resilienthttp"}) {
@@ -126,7 +130,7 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-func mustScenarios(t *testing.T, s string) []int {
+func mustScenarios(t *testing.T, s string) []string {
 	t.Helper()
 	ids, err := parseScenarios(s)
 	if err != nil {
@@ -155,11 +159,11 @@ func TestChartsFromResults(t *testing.T) {
 	for _, s := range res.Scenarios {
 		spec := chartSpec(s, res.Quick)
 		if spec == nil {
-			t.Errorf("scenario %d: no chart", s.ID)
+			t.Errorf("scenario %s: no chart", s.ID)
 			continue
 		}
 		if !strings.Contains(spec.Title, "resilienthttp") {
-			t.Errorf("scenario %d: title %q has no takeaway", s.ID, spec.Title)
+			t.Errorf("scenario %s: title %q has no takeaway", s.ID, spec.Title)
 		}
 		svg, err := os.ReadFile(filepath.Join(dir, s.Key+".svg"))
 		if err != nil {
@@ -171,7 +175,7 @@ func TestChartsFromResults(t *testing.T) {
 			if _, err := d.Token(); err == io.EOF {
 				break
 			} else if err != nil {
-				t.Errorf("scenario %d: %s is not well-formed: %v", s.ID, s.Key+".svg", err)
+				t.Errorf("scenario %s: %s is not well-formed: %v", s.ID, s.Key+".svg", err)
 				break
 			}
 		}
@@ -180,7 +184,7 @@ func TestChartsFromResults(t *testing.T) {
 
 // TestChartAxis pins down how a panel's axis is chosen: log when the
 // largest bar is logRatio times the smallest non-zero one, linear from 0 to
-// a round number otherwise, and 0–100 for percentages.
+// a round number otherwise, and 0–100 for percentages, however far apart.
 func TestChartAxis(t *testing.T) {
 	panel := func(unit string, vs ...float64) *Panel {
 		p := &Panel{Unit: unit}
@@ -200,6 +204,7 @@ func TestChartAxis(t *testing.T) {
 		{"zeros do not count", panel("", 0, 214, 216), false, 0, 250},
 		{"close", panel("", 0.72, 1.12), false, 0, 1.25},
 		{"percent", panel("%", 70.5, 99.4), false, 0, 100},
+		{"percent stays linear", panel("%", 2.9, 98.4), false, 0, 100},
 		{"all zero", panel("", 0, 0), false, 0, 1},
 	} {
 		a := newChartAxis(tc.p)
@@ -214,5 +219,19 @@ func TestChartAxis(t *testing.T) {
 				t.Errorf("%s: %g plots at %g, outside the axis", tc.name, b.Value, v)
 			}
 		}
+	}
+}
+
+func TestScenarioIDJSON(t *testing.T) {
+	b, err := json.Marshal([]scenarioID{"2", "2n"})
+	if err != nil || string(b) != `[2,"2n"]` {
+		t.Fatalf("Marshal = %s, %v; want [2,\"2n\"]", b, err)
+	}
+	var back []scenarioID
+	if err := json.Unmarshal([]byte(`[7,"2n","8"]`), &back); err != nil || len(back) != 3 || back[0] != "7" || back[1] != "2n" || back[2] != "8" {
+		t.Fatalf("Unmarshal = %q, %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`[true]`), &back); err == nil {
+		t.Error("Unmarshal accepted true as a scenario id")
 	}
 }

@@ -57,11 +57,37 @@ type ContenderInfo struct {
 // ScenarioResult is one scenario's tables (one per variant); its chart is
 // made from them (chartSpec).
 type ScenarioResult struct {
-	ID      int      `json:"id"`
-	Key     string   `json:"key"`
-	Title   string   `json:"title"`
-	Seconds float64  `json:"seconds"` // how long the scenario took to run
-	Tables  []*Table `json:"tables"`
+	ID      scenarioID `json:"id"`
+	Key     string     `json:"key"`
+	Title   string     `json:"title"`
+	Seconds float64    `json:"seconds"` // how long the scenario took to run
+	Tables  []*Table   `json:"tables"`
+}
+
+// scenarioID is a scenario's id, "2" or "2n". In JSON an id that is a
+// number is written as one, as results.json had them before "2n", and
+// either form is read back.
+type scenarioID string
+
+func (id scenarioID) MarshalJSON() ([]byte, error) {
+	if _, err := strconv.Atoi(string(id)); err == nil {
+		return []byte(id), nil
+	}
+	return json.Marshal(string(id))
+}
+
+func (id *scenarioID) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*id = scenarioID(n.String())
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("scenario id %s: want a number or a string", b)
+	}
+	*id = scenarioID(s)
+	return nil
 }
 
 // Table is one variant of a scenario: one row per contender.
@@ -120,7 +146,7 @@ func machine() Machine {
 // per variant with its note.
 func writeMarkdown(w io.Writer, res *Results) {
 	for _, s := range res.Scenarios {
-		fmt.Fprintf(w, "\n## %d. %s\n", s.ID, s.Title)
+		fmt.Fprintf(w, "\n## %s. %s\n", s.ID, s.Title)
 		for _, t := range s.Tables {
 			if t.Variant != "" {
 				fmt.Fprintf(w, "\n**%s**\n", t.Variant)
@@ -161,7 +187,8 @@ type ChartSpec struct {
 // Panel is a bar chart of one figure: one bar per contender, in groups (a
 // scenario's variants) when the bars have a Group. Its axis is chosen from
 // the data (chartAxis): logarithmic when the largest bar is logRatio times
-// the smallest non-zero one or more, linear from 0 otherwise.
+// the smallest non-zero one or more, linear from 0 otherwise; a
+// percentage's is always linear from 0 to 100.
 type Panel struct {
 	Title  string // the figure, with its unit
 	Better string // "lower is better"; said after the scale
@@ -554,7 +581,7 @@ func newChartAxis(p *Panel) chartAxis {
 		}
 	}
 	var a chartAxis
-	if top > 0 && top >= logRatio*low {
+	if top > 0 && top >= logRatio*low && p.Unit != "%" {
 		// From a power of ten well below the smallest bar, so that it
 		// shows, to a round number (1, 2, 2.5 or 5 times a power of ten)
 		// at or above the largest; ticks at the ends and the powers of

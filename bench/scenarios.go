@@ -33,6 +33,18 @@ type params struct {
 	rlN, rlWorkers int
 	rlQuota        quota
 
+	// Scenario 2n: calls and goroutines (the quota is rlQuota's). Quick
+	// mode keeps 32 goroutines, more than nginx's burst holds, so that it
+	// still turns some away.
+	ngxN, ngxWorkers int
+
+	// Scenario 8: processes, GETs and goroutines per process, the shared
+	// quota, and how many times the fleet runs for resilienthttp and for
+	// each peer.
+	fleetProcs, fleetN, fleetWorkers int
+	fleetQuota                       quota
+	fleetRuns, fleetPeerRuns         int
+
 	// Scenario 3.
 	downN, downWorkers int
 
@@ -57,6 +69,9 @@ func fullParams() params {
 	return params{
 		seqN: 1500, parN: 3000, parWorkers: 32, rounds: 5,
 		rlN: 1000, rlWorkers: 32, rlQuota: quota{rps: 200, burst: 20},
+		ngxN: 1000, ngxWorkers: 32,
+		fleetProcs: 4, fleetN: 300, fleetWorkers: 4, fleetQuota: quota{rps: 400, burst: 40},
+		fleetRuns: 5, fleetPeerRuns: 1,
 		downN: 400, downWorkers: 16,
 		brownN: 2000, brownWorkers: 16,
 		writeN: 500, writeWorkers: 16,
@@ -71,6 +86,9 @@ func quickParams() params {
 		quick: true,
 		seqN:  40, parN: 64, parWorkers: 8, rounds: 1,
 		rlN: 40, rlWorkers: 8, rlQuota: quota{rps: 200, burst: 20},
+		ngxN: 120, ngxWorkers: 32,
+		fleetProcs: 4, fleetN: 30, fleetWorkers: 4, fleetQuota: quota{rps: 400, burst: 40},
+		fleetRuns: 2, fleetPeerRuns: 1,
 		downN: 16, downWorkers: 16,
 		brownN: 64, brownWorkers: 16,
 		writeN: 48, writeWorkers: 16,
@@ -82,7 +100,7 @@ func quickParams() params {
 
 // scenario is one numbered scenario of the issue.
 type scenario struct {
-	id    int
+	id    string                // "1" to "8", "2n": the issue's numbering
 	key   string                // names its chart file
 	title func(p params) string // some titles carry the run's sizes
 	run   func(p params, keys []string) (*ScenarioResult, error)
@@ -92,17 +110,23 @@ type scenario struct {
 func fixed(s string) func(params) string { return func(params) string { return s } }
 
 var scenarios = []scenario{
-	{1, "happy-path", fixed("Happy path: GET 200, keep-alive"), happyPath},
-	{2, "rate-limited", fixed("Rate-limited server (429 + Retry-After)"), rateLimited},
-	{3, "hard-down", fixed("Hard-down service"), hardDown},
-	{4, "brownout", fixed("Brownout: 30% 500/502/504"), brownout},
-	{5, "duplicate-writes", fixed("Duplicate writes: commit, then 500"), duplicateWrites},
-	{6, "retry-after-deadline", func(p params) string {
+	{"1", "happy-path", fixed("Happy path: GET 200, keep-alive"), happyPath},
+	{"2", "rate-limited", fixed("Rate-limited server (429 + Retry-After)"), rateLimited},
+	{"2n", "nginx-rate-limited", func(p params) string {
+		return fmt.Sprintf("Rate-limited by a real nginx (limit_req %g r/s, burst %d)", p.rlQuota.rps, p.rlQuota.burst)
+	}, nginxLimited},
+	{"3", "hard-down", fixed("Hard-down service"), hardDown},
+	{"4", "brownout", fixed("Brownout: 30% 500/502/504"), brownout},
+	{"5", "duplicate-writes", fixed("Duplicate writes: commit, then 500"), duplicateWrites},
+	{"6", "retry-after-deadline", func(p params) string {
 		return fmt.Sprintf("Retry-After: 30 under a %s deadline", p.deadline)
 	}, retryAfterDeadline},
-	{7, "large-upload", func(p params) string {
+	{"7", "large-upload", func(p params) string {
 		return fmt.Sprintf("%d MiB upload answered 408 once", p.uploadSize>>20)
 	}, largeUpload},
+	{"8", "fleet", func(p params) string {
+		return fmt.Sprintf("A fleet without Redis: %d processes, one shared quota (%g r/s, burst %d)", p.fleetProcs, p.fleetQuota.rps, p.fleetQuota.burst)
+	}, fleet},
 }
 
 // eachContender runs fn for every contender key, concurrently when

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -94,7 +95,7 @@ type Location struct {
 	Burst int
 }
 
-// A Server is a running nginx started by Start.
+// A Server is a running nginx started by Start or Launch.
 type Server struct {
 	// URL is the base URL, http://127.0.0.1:port with no trailing slash.
 	URL string
@@ -103,6 +104,10 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd.Wait has returned
 	waitErr error         // cmd.Wait's result; read after exited is closed
+
+	ownDir  bool // Launch made dir; Close removes it
+	stopped sync.Once
+	stopErr error // stop's result, set by stopped
 }
 
 // notFound is Require's message; tests fail with it, never skip.
@@ -164,35 +169,88 @@ var errPortTaken = errors.New("port taken")
 func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	bin := Require(t)
-	dir := t.TempDir()
+	s, err := startIn(bin, t.TempDir(), cfg)
+	if err != nil {
+		t.Fatalf("nginxtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.stopOnce(); err != nil {
+			t.Errorf("nginxtest: %v", err)
+		}
+	})
+	return s
+}
+
+// Launch is Start for a program that has no testing.TB, such as a
+// benchmark's main: it starts nginx on 127.0.0.1 serving cfg, in a
+// temporary prefix directory of its own, and returns once nginx accepts
+// connections. The caller must call Close, on every path, to stop nginx
+// and remove the directory.
+//
+// Launch returns an error if nginx is not installed (see Require), if cfg
+// is invalid, or if nginx does not start, with nginx's error log in it.
+func Launch(cfg Config) (*Server, error) {
+	bin, err := find(sbinNginx)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "nginxtest-*")
+	if err != nil {
+		return nil, err
+	}
+	s, err := startIn(bin, dir, cfg)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("nginxtest: %w", err)
+	}
+	s.ownDir = true
+	return s, nil
+}
+
+// Close stops nginx, SIGTERM and then SIGKILL, each waited for at most
+// 10 s, and removes the prefix directory if Launch made it. It reports an
+// error if nginx had exited before, or would not exit. Calling it again
+// returns the first call's result; Start's cleanup after a Close does
+// nothing more.
+func (s *Server) Close() error {
+	err := s.stopOnce()
+	if s.ownDir {
+		if rmErr := os.RemoveAll(s.dir); rmErr != nil && err == nil {
+			err = rmErr
+		}
+	}
+	return err
+}
+
+// stopOnce runs stop once and returns its result every time.
+func (s *Server) stopOnce() error {
+	s.stopped.Do(func() { s.stopErr = s.stop() })
+	return s.stopErr
+}
+
+// startIn starts nginx with its prefix directory dir, trying another port
+// when the one it picked was taken before nginx bound it.
+func startIn(bin, dir string, cfg Config) (*Server, error) {
 	if err := os.Mkdir(filepath.Join(dir, "html"), 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "html", "ok"), []byte("ok\n"), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for try := 1; ; try++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		conf, err := cfg.render(dir, port)
 		if err != nil {
-			t.Fatalf("nginxtest: %v", err)
+			return nil, err
 		}
 		s, err := launch(bin, dir, port, conf)
 		if errors.Is(err, errPortTaken) && try < portTries {
 			continue
 		}
-		if err != nil {
-			t.Fatalf("nginxtest: %v", err)
-		}
-		t.Cleanup(func() {
-			if err := s.stop(); err != nil {
-				t.Errorf("nginxtest: %v", err)
-			}
-		})
-		return s
+		return s, err
 	}
 }
 
@@ -323,7 +381,7 @@ func (s *Server) waitReady(port int) error {
 func (s *Server) stop() error {
 	select {
 	case <-s.exited:
-		return fmt.Errorf("nginx exited before the test ended (%v); error log:\n%s", s.waitErr, s.ErrorLog())
+		return fmt.Errorf("nginx exited before it was stopped (%v); error log:\n%s", s.waitErr, s.ErrorLog())
 	default:
 	}
 	// SIGTERM is nginx's fast shutdown: it closes the connections the

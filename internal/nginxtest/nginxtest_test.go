@@ -266,3 +266,51 @@ func TestCleanupStopsNginx(t *testing.T) {
 		t.Fatalf("%s still accepts connections after the test that started nginx ended", addr)
 	}
 }
+
+// Launch is Start without a testing.TB: Close stops nginx and removes its
+// temporary directory, and a second Close changes nothing.
+func TestLaunchAndClose(t *testing.T) {
+	s, err := nginxtest.Launch(nginxtest.Config{Rate: 1.0 / 60, Status: 429})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client(t)
+	if a, b := get(t, c, s.URL+"/"), get(t, c, s.URL+"/"); a.status != 200 || b.status != 429 {
+		t.Errorf("statuses %d, %d, want 200, 429", a.status, b.status)
+	}
+	if !strings.Contains(s.ErrorLog(), "limiting requests") {
+		t.Errorf("error log %q does not record the request turned away", s.ErrorLog())
+	}
+	c.CloseIdleConnections()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	addr := strings.TrimPrefix(s.URL, "http://")
+	if conn, err := net.Dial("tcp", addr); err == nil {
+		conn.Close()
+		t.Errorf("%s still accepts connections after Close", addr)
+	}
+	if s.ErrorLog() != "" {
+		t.Error("the temporary directory is still there after Close")
+	}
+}
+
+func TestLaunchRejectsBadConfig(t *testing.T) {
+	s, err := nginxtest.Launch(nginxtest.Config{Status: 200})
+	if err == nil {
+		s.Close()
+		t.Fatal("Launch accepted Status 200")
+	}
+}
+
+// Close after Start is allowed (a test that stops nginx early), and the
+// cleanup then reports nothing.
+func TestCloseBeforeCleanup(t *testing.T) {
+	s := nginxtest.Start(t, nginxtest.Config{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
