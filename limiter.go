@@ -550,6 +550,16 @@ func (h *hostLimiter) increase(now time.Time) {
 		step = additiveStep / 10 // near the last measured limit: probe gently
 	}
 	next := cur + step
+	if h.decreases == 1 && h.lastCutRetried {
+		// Right after the first cut by 429s, a gateway that queued
+		// requests within its burst (nginx's limit_req) still answers
+		// them at its own rate: the pace never stays below what the
+		// host is seen to accept. (After 503s, which callers do not
+		// repeat, the climb stays gentle.)
+		if since := now.Sub(h.lastCut); since >= 50*time.Millisecond {
+			next = max(next, float64(h.accepted.Load())/since.Seconds())
+		}
+	}
 	if fixed := float64(h.settings.Rate); fixed > 0 {
 		next = min(next, fixed)
 	}
