@@ -83,6 +83,7 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 const (
 	decreaseFactor  = 0.5  // share of the sending rate kept on a 429 ending slow start
 	steadyFactor    = 0.85 // share kept on later 429s, once the pace is near the limit
+	timeRaise       = 10.0 // req/s the pace climbs per second past slow start, at least
 	measuredShare   = 0.92 // share of the rate accepted while saturated that a cut keeps
 	fastStartStep   = 3.0  // the same, after a cut by 429s (see increase)
 	slowStartStep   = 2.0  // req/s added per accepted answer before the second decrease
@@ -143,6 +144,8 @@ type hostLimiter struct {
 	// measured is the rate the server accepted while saturated, at the last
 	// 429: the pace climbs back to just under it quickly, past it slowly.
 	measured float64
+	// lastRaise is when the pace last rose (see increase).
+	lastRaise time.Time
 	// lastCutRetried says the last cut came from a 429, which callers
 	// repeat, rather than from a 503, which they do not.
 	lastCutRetried bool
@@ -518,6 +521,7 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		r = 2 * float64(h.accepted.Load()) / elapsed.Seconds()
 	}
 	h.decreases++
+	h.lastRaise = now
 	h.lastCutRetried = retried
 	h.adapting.Store(true)
 	h.lastCut = now
@@ -549,6 +553,15 @@ func (h *hostLimiter) increase(now time.Time) {
 	case h.measured > 0 && cur >= probeShare*h.measured:
 		step = additiveStep / 10 // near the last measured limit: probe gently
 	}
+	if h.decreases >= 2 {
+		// Past slow start, the pace also climbs by a fixed amount per
+		// second, whatever it is: clients that share one quota and each
+		// climb in proportion to their own rate keep their unequal
+		// shares forever, while an equal climb after proportional cuts
+		// evens them out (AIMD), and lifts one that was cut low.
+		step = max(step, timeRaise*now.Sub(h.lastRaise).Seconds())
+	}
+	h.lastRaise = now
 	next := cur + step
 	if h.decreases == 1 && h.lastCutRetried {
 		// Right after the first cut by 429s, a gateway that queued
