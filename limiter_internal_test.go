@@ -268,3 +268,41 @@ func TestPathHashFoldsIDs(t *testing.T) {
 		t.Error("the empty slot")
 	}
 }
+
+// One pause per wave: the first refusal's Retry-After pauses the host; once
+// the limiter paces it, a short Retry-After holds only the call that got it
+// (the pace slows instead), and a long one (maintenance) pauses it again.
+func TestOnePausePerWave(t *testing.T) {
+	clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
+	h := newHostLimiter(LimiterSettings{}, DefaultMaxRetryAfter, clk.now)
+	req, _ := http.NewRequest(http.MethodGet, "http://h/v1/items/1", nil)
+	refuse := func(retryAfter string) {
+		var a answer
+		a.read(&http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {retryAfter}}, Request: req}, nil, clk)
+		h.observe(&a, clk)
+	}
+	paused := func() time.Duration { return time.Duration(h.pausedUntil.Load() - clk.now.UnixNano()) }
+	for i := 0; i < 50; i++ { // the host accepted 50 before it refused
+		var a answer
+		a.read(&http.Response{StatusCode: 200, Request: req}, nil, clk)
+		h.observe(&a, clk)
+	}
+
+	refuse("1")
+	if got := paused(); got != time.Second {
+		t.Fatalf("first refusal: host paused %v, want 1s", got)
+	}
+	clk.now = clk.now.Add(3 * time.Second)
+	pace := h.lim.Load().Limit()
+	refuse("1")
+	if got := paused(); got > 0 {
+		t.Errorf("a short Retry-After while pacing paused the host for %v, want no pause", got)
+	}
+	if now := h.lim.Load().Limit(); now >= pace {
+		t.Errorf("pace %v after the refusal, want below %v", now, pace)
+	}
+	refuse("30")
+	if got := paused(); got != 30*time.Second {
+		t.Errorf("a long Retry-After while pacing: host paused %v, want 30s", got)
+	}
+}
