@@ -83,7 +83,7 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 const (
 	decreaseFactor  = 0.5  // share of the sending rate kept on a 429 ending slow start
 	steadyFactor    = 0.85 // share kept on later 429s, once the pace is near the limit
-	timeRaise       = 10.0 // req/s the pace climbs per second past slow start, at least
+	timeRaise       = 10.0 // req/s the pace climbs per second past slow start, at least, doubling each calm second
 	measuredShare   = 0.92 // share of the rate accepted while saturated that a cut keeps
 	fastStartStep   = 3.0  // the same, after a cut by 429s (see increase)
 	slowStartStep   = 2.0  // req/s added per accepted answer before the second decrease
@@ -554,12 +554,15 @@ func (h *hostLimiter) increase(now time.Time) {
 		step = additiveStep / 10 // near the last measured limit: probe gently
 	}
 	if h.decreases >= 2 {
-		// Past slow start, the pace also climbs by a fixed amount per
-		// second, whatever it is: clients that share one quota and each
-		// climb in proportion to their own rate keep their unequal
+		// Past slow start, the pace also climbs by an amount per second
+		// that does not depend on it: clients that share one quota and
+		// each climb in proportion to their own rate keep their unequal
 		// shares forever, while an equal climb after proportional cuts
-		// evens them out (AIMD), and lifts one that was cut low.
-		step = max(step, timeRaise*now.Sub(h.lastRaise).Seconds())
+		// evens them out (AIMD) and lifts one that was cut low. The
+		// climb doubles with each second without a cut, so a client
+		// whose peers went quiet takes up the room within seconds.
+		calm := min(now.Sub(h.lastCut).Seconds(), 6) // seconds without a cut
+		step = max(step, timeRaise*math.Exp2(calm)*now.Sub(h.lastRaise).Seconds())
 	}
 	h.lastRaise = now
 	next := cur + step
