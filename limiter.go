@@ -144,6 +144,11 @@ type hostLimiter struct {
 	// measured is the rate the server accepted while saturated, at the last
 	// 429: the pace climbs back to just under it quickly, past it slowly.
 	measured float64
+	// partition is the pk of the first partitioned rate-limit fields seen,
+	// and mixedPartitions says another has been seen since (see
+	// samePartition).
+	partition       string
+	mixedPartitions bool
 	// lastRaise is when the pace last rose (see increase).
 	lastRaise time.Time
 	// lastCutRetried says the last cut came from a 429, which callers
@@ -362,6 +367,9 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 		h.pauseFor(now, a.retryAfter)
 	}
 	rl, hasRL := parseRateLimitHeaders(resp.Header, now)
+	if hasRL && !h.samePartition(rl.partition) {
+		hasRL = false // another partition's quota: not this scope's
+	}
 	if hasRL && rl.exhausted && status != http.StatusTooManyRequests {
 		h.pauseFor(now, rl.reset)
 	}
@@ -435,6 +443,28 @@ func (s *pathSet) add(req *http.Request) {
 func (s *pathSet) has(req *http.Request) bool {
 	p := pathHash(req)
 	return p != 0 && s[p%uint64(len(s))].Load() == p
+}
+
+// samePartition reports whether rate-limit fields of partition pk (the pk
+// parameter; empty when the service names none) describe this scope. The
+// first partition seen is the scope's; once a second one appears the scope
+// mixes partitions whose quotas it cannot tell apart before sending, and
+// partitioned fields no longer change its pace (the pace they set so far
+// stays, and 429s still move it). Setting LimiterSettings.Key to the
+// service's partitioning keeps them apart.
+func (h *hostLimiter) samePartition(pk string) bool {
+	if pk == "" {
+		return true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.partition == "":
+		h.partition = pk
+	case h.partition != pk:
+		h.mixedPartitions = true
+	}
+	return !h.mixedPartitions
 }
 
 // pauseFor pauses the host for d from now, unless d is longer than

@@ -306,3 +306,29 @@ func TestOnePausePerWave(t *testing.T) {
 		t.Errorf("a long Retry-After while pacing: host paused %v, want 30s", got)
 	}
 }
+
+// Partitions are kept apart: the quota a partition declares paces the scope
+// while it is the only partition the scope has met; once responses name a
+// second partition, partitioned fields no longer pace it.
+func TestPartitionsKeptApart(t *testing.T) {
+	clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
+	h := newHostLimiter(LimiterSettings{}, DefaultMaxRetryAfter, clk.now)
+	req, _ := http.NewRequest(http.MethodGet, "http://h/v1/items/1", nil)
+	answerWith := func(policy string) {
+		var a answer
+		a.read(&http.Response{StatusCode: 200, Header: http.Header{"Ratelimit-Policy": {policy}}, Request: req}, nil, clk)
+		h.observe(&a, clk)
+	}
+	answerWith(`"user";q=10;w=1;pk=:YWxpY2U=:`)
+	if got := float64(h.lim.Load().Limit()); got < 9 || got > 10 {
+		t.Fatalf("one partition's quota of 10/s: pace %v, want it paced just under 10", got)
+	}
+	answerWith(`"user";q=1000;w=1;pk=:Ym9i:`)
+	answerWith(`"user";q=50;w=1;pk=:YWxpY2U=:`)
+	if got := float64(h.lim.Load().Limit()); got < 9 || got > 10 {
+		t.Errorf("after a second partition: pace %v, want the fields of neither applied", got)
+	}
+	if _, ok := parseRateLimitHeaders(http.Header{"Ratelimit": {`"user";r=3;t=1;pk=:Ym9i:`}}, clk.now); !ok {
+		t.Error("a partitioned RateLimit field not parsed")
+	}
+}

@@ -13,6 +13,7 @@ type rateLimitInfo struct {
 	burst     int           // requests left in the window now; 0 if unknown
 	reset     time.Duration // until the window resets
 	exhausted bool          // nothing left until reset
+	partition string        // the pk parameter of the first item that has one
 }
 
 // parseRateLimitHeaders reads, in order of precedence, the IETF draft's
@@ -28,14 +29,18 @@ type rateLimitInfo struct {
 // RateLimit item of the same name is not read as requests left. Of the
 // others, the tightest quota and the fewest requests left govern. A
 // partition key (pk) says which partition of the service's quota the
-// request fell in: the fields describe that partition, and the limiter
-// applies them to the request's scope (LimiterSettings.Key).
+// request fell in; partition names the first, and the limiter applies
+// partitioned fields only while its scope has met one partition (see
+// hostLimiter.samePartition).
 func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok bool) {
 	// Keys are written canonical and read from the map directly: this runs
 	// on every response, and Header.Get would allocate to canonicalise them.
 	var notRequests []string // policies whose quota counts something else
 	if v := headerValue(h, "Ratelimit-Policy"); v != "" {
 		for _, item := range sfItems(v) {
+			if info.partition == "" {
+				info.partition = sfString(item, "pk")
+			}
 			if u := sfString(item, "qu"); u != "" && u != "requests" {
 				// Bytes or concurrent requests: not a pace of requests.
 				notRequests = append(notRequests, sfName(item))
@@ -59,6 +64,9 @@ func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok
 		for _, item := range sfItems(v) {
 			if slices.Contains(notRequests, sfName(item)) {
 				continue // what is left of a quota of bytes, say
+			}
+			if info.partition == "" {
+				info.partition = sfString(item, "pk")
 			}
 			if r := sfParam(item, "r"); r >= 0 && (remaining < 0 || r < remaining) {
 				remaining, reset = r, sfParam(item, "t")
