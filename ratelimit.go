@@ -35,30 +35,8 @@ type rateLimitInfo struct {
 func parseRateLimitHeaders(h http.Header, now time.Time) (info rateLimitInfo, ok bool) {
 	// Keys are written canonical and read from the map directly: this runs
 	// on every response, and Header.Get would allocate to canonicalise them.
-	var notRequests []string // policies whose quota counts something else
-	if v := headerValue(h, "Ratelimit-Policy"); v != "" {
-		for _, item := range sfItems(v) {
-			if info.partition == "" {
-				info.partition = sfString(item, "pk")
-			}
-			if u := sfString(item, "qu"); u != "" && u != "requests" {
-				// Bytes or concurrent requests: not a pace of requests.
-				notRequests = append(notRequests, sfName(item))
-				continue
-			}
-			q, w := sfParam(item, "q"), sfParam(item, "w")
-			if q <= 0 {
-				continue
-			}
-			if w <= 0 {
-				w = 1 // the draft's default window is one second
-			}
-			if r := float64(q) / float64(w); info.quota == 0 || r < info.quota {
-				info.quota = r
-			}
-			ok = true
-		}
-	}
+	notRequests := info.readPolicies(headerValue(h, "Ratelimit-Policy"))
+	ok = info.quota > 0
 	remaining, reset := int64(-1), int64(-1)
 	if v := headerValue(h, "Ratelimit"); v != "" {
 		for _, item := range sfItems(v) {
@@ -123,6 +101,36 @@ func sfParam(item, name string) int64 {
 		}
 	}
 	return -1
+}
+
+// readPolicies reads a RateLimit-Policy field into info: the tightest
+// quota of requests per second, and the first partition named. It returns
+// the names of the policies whose quota counts something else than
+// requests (bytes, concurrent requests), which set no pace.
+func (info *rateLimitInfo) readPolicies(v string) (notRequests []string) {
+	if v == "" {
+		return nil
+	}
+	for _, item := range sfItems(v) {
+		if info.partition == "" {
+			info.partition = sfString(item, "pk")
+		}
+		if u := sfString(item, "qu"); u != "" && u != "requests" {
+			notRequests = append(notRequests, sfName(item))
+			continue
+		}
+		q, w := sfParam(item, "q"), sfParam(item, "w")
+		if q <= 0 {
+			continue
+		}
+		if w <= 0 {
+			w = 1 // the draft's default window is one second
+		}
+		if r := float64(q) / float64(w); info.quota == 0 || r < info.quota {
+			info.quota = r
+		}
+	}
+	return notRequests
 }
 
 // sfName returns the name of a structured-field list member: its bare
