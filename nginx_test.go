@@ -1,12 +1,14 @@
 package resilienthttp_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/resilienthttp/resilienthttp"
 	"github.com/resilienthttp/resilienthttp/internal/nginxtest"
@@ -156,5 +158,59 @@ func TestNginxDefault503IsPacedNotAnOutage(t *testing.T) {
 	t.Logf("%d calls: %d answered, %d shed", calls, ok, shed)
 	if ok < calls*9/10 {
 		t.Errorf("%d of %d calls answered, want at least 90%%: the client must slow down", ok, calls)
+	}
+}
+
+// Behind a real nginx limit_req, a service whose admitted answers are 404s
+// (lookups of missing items) is paced like one answering 200s: after the
+// first wave of 429s the pace climbs back, so calls with a deadline end
+// with the service's 404, not with the client's own rate-limit error. (The
+// limiter once counted only answers below 400 as accepted and stayed at
+// 1 request a second: 949 of 1000 calls failed with ErrRateLimited.)
+func TestNginxAdmitted404sAreAcceptedRequests(t *testing.T) {
+	const calls, workers = 400, 32
+	svc := servicetest.NewServer(t)
+	svc.Script("/", servicetest.Statuses(404)...) // every path
+	ngx := nginxtest.Start(t, nginxtest.Config{
+		Upstream: svc.URL, Rate: 200, Burst: 20, NoDelay: true,
+		Status: http.StatusTooManyRequests, RetryAfter: "1",
+	})
+	c := resilienthttp.New()
+	t.Cleanup(c.CloseIdleConnections)
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/items/%d", ngx.URL, i), nil)
+				_, err := c.Do(req)
+				cancel()
+				var apiErr *resilienthttp.APIError
+				outcome := fmt.Sprint(err)
+				switch {
+				case errors.As(err, &apiErr):
+					outcome = fmt.Sprint(apiErr.StatusCode)
+				case errors.Is(err, resilienthttp.ErrRateLimited):
+					outcome = "client rate limited"
+				}
+				mu.Lock()
+				outcomes[outcome]++
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range calls {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	t.Logf("%d calls: %v", calls, outcomes)
+	if outcomes["404"] < calls*97/100 {
+		t.Errorf("%d of %d calls got the service's 404 (outcomes %v); want at least 97%%", outcomes["404"], calls, outcomes)
 	}
 }
