@@ -18,16 +18,14 @@ func hostCount(c *Client) (n int) {
 	return n
 }
 
-// A client that meets a new host (a per-tenant endpoint) every few seconds
-// for hours keeps only the hosts it used in the last ten minutes or so; a
-// host in steady use is never dropped, and keeps its state.
-func TestIdleHostsExpire(t *testing.T) {
+// tenantClient returns a client on clk whose host key is the request's
+// Tenant header, and a function that GETs a 127.0.0.1 server as a tenant.
+func tenantClient(t *testing.T, clk Clock) (*Client, func(tenant string)) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	defer srv.Close()
-	clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
+	t.Cleanup(srv.Close)
 	c := New(WithClock(clk), WithHostKey(func(r *http.Request) string { return r.Header.Get("Tenant") }))
-	defer c.CloseIdleConnections()
-	get := func(tenant string) {
+	t.Cleanup(c.CloseIdleConnections)
+	return c, func(tenant string) {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
 		req.Header.Set("Tenant", tenant)
 		resp, err := c.Do(req)
@@ -36,6 +34,14 @@ func TestIdleHostsExpire(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+}
+
+// A client that meets a new host (a per-tenant endpoint) every few seconds
+// for hours keeps only the hosts it used in the last ten minutes or so; a
+// host in steady use is never dropped, and keeps its state.
+func TestIdleHostsExpire(t *testing.T) {
+	clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
+	c, get := tenantClient(t, clk)
 	get("steady")
 	steady, _ := c.hosts.hosts.Load("steady")
 	most := 0
@@ -216,20 +222,8 @@ func TestHostKeyFunctionKeptAsIs(t *testing.T) {
 // expiry keeps at most maxHosts of them, dropping the least recently used
 // first: the host it uses between each of them keeps its state throughout.
 func TestHostRegistryIsBounded(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	defer srv.Close()
 	clk := &eventClock{now: time.Unix(1_800_000_000, 0)} // stands still: no host idles
-	c := New(WithClock(clk), WithHostKey(func(r *http.Request) string { return r.Header.Get("Tenant") }))
-	defer c.CloseIdleConnections()
-	get := func(tenant string) {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
-		req.Header.Set("Tenant", tenant)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-	}
+	c, get := tenantClient(t, clk)
 	get("steady")
 	steady, _ := c.hosts.hosts.Load("steady")
 	const tenants = 5000

@@ -221,15 +221,21 @@ func happyPathChart(s *ScenarioResult) *ChartSpec {
 	return &ChartSpec{Title: title, Panels: []*Panel{p}}
 }
 
-func rateLimitedChart(s *ScenarioResult) *ChartSpec {
-	first := s.Tables[0].Rows[0]
-	wall := &Panel{
+// wallPanel plots wall time as a multiple of the ideal, for the
+// rate-limited scenarios.
+func wallPanel(first *Row) *Panel {
+	return &Panel{
 		Title:    fmt.Sprintf("Wall time for %.0f GETs, × the ideal %.1f s", fig(first, "calls"), fig(first, "ideal_s")),
 		Better:   "lower is better",
 		Ref:      1,
 		RefLabel: "ideal",
 		Tick:     tickTimes,
 	}
+}
+
+func rateLimitedChart(s *ScenarioResult) *ChartSpec {
+	first := s.Tables[0].Rows[0]
+	wall := wallPanel(first)
 	n429 := &Panel{Title: "429 responses received", Better: "lower is better", Tick: trimFloat}
 	rhLo, rhHi := math.Inf(1), math.Inf(-1)
 	peerLo, peerHi := math.Inf(1), math.Inf(-1) // peers not told the quota
@@ -452,13 +458,7 @@ func countRange(lo, hi float64) string {
 
 func nginxLimitedChart(s *ScenarioResult) *ChartSpec {
 	first := s.Tables[0].Rows[0]
-	wall := &Panel{
-		Title:    fmt.Sprintf("Wall time for %.0f GETs, × the ideal %.1f s", fig(first, "calls"), fig(first, "ideal_s")),
-		Better:   "lower is better",
-		Ref:      1,
-		RefLabel: "ideal",
-		Tick:     tickTimes,
-	}
+	wall := wallPanel(first)
 	ok := &Panel{Title: "Calls answered 200, % of the calls", Better: "higher is better", Unit: "%", Tick: func(v float64) string { return trimFloat(v) + "%" }}
 	rej := &Panel{Title: "Rejections received from nginx (429s in (a), 503s in (b))", Better: "lower is better", Tick: trimFloat}
 	rhRej, peerRej := span{}, span{}
