@@ -11,10 +11,67 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
+// BreakerState is the state of one host's circuit breaker.
+type BreakerState int
+
+// The states of a circuit breaker. The zero value is BreakerClosed.
+const (
+	// BreakerClosed lets every attempt through and counts failures.
+	BreakerClosed BreakerState = iota
+	// BreakerHalfOpen lets a few probe attempts through after the open
+	// period; their successes close it, a failure opens it again.
+	BreakerHalfOpen
+	// BreakerOpen refuses every attempt with a *CircuitOpenError.
+	BreakerOpen
+)
+
+// String returns "closed", "half-open" or "open".
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerHalfOpen:
+		return "half-open"
+	case BreakerOpen:
+		return "open"
+	}
+	return fmt.Sprintf("BreakerState(%d)", int(s))
+}
+
+func breakerState(s gobreaker.State) BreakerState {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return BreakerHalfOpen
+	case gobreaker.StateOpen:
+		return BreakerOpen
+	}
+	return BreakerClosed
+}
+
+// BreakerCounts are the attempts a closed breaker has seen within its
+// rolling window (BreakerSettings.Interval), which ReadyToTrip judges.
+type BreakerCounts struct {
+	Requests             uint32 // attempts let through
+	TotalSuccesses       uint32
+	TotalFailures        uint32
+	ConsecutiveSuccesses uint32
+	ConsecutiveFailures  uint32
+}
+
+func breakerCounts(c gobreaker.Counts) BreakerCounts {
+	return BreakerCounts{
+		Requests:             c.Requests,
+		TotalSuccesses:       c.TotalSuccesses,
+		TotalFailures:        c.TotalFailures,
+		ConsecutiveSuccesses: c.ConsecutiveSuccesses,
+		ConsecutiveFailures:  c.ConsecutiveFailures,
+	}
+}
+
 // BreakerSettings configures the circuit breakers, one per host, that stop a
-// client from sending to a host that is failing. The fields named as in
-// gobreaker.Settings have gobreaker's meaning; every zero field means the
-// default given beside it.
+// client from sending to a host that is failing. They are built on
+// github.com/sony/gobreaker/v2, and the fields named as in its Settings
+// have its meaning; every zero field means the default given beside it.
 type BreakerSettings struct {
 	// MaxRequests is how many probe requests a half-open breaker lets
 	// through; that many successes in a row close it. Zero means 3.
@@ -34,7 +91,7 @@ type BreakerSettings struct {
 	// half of the window's requests failed (an outage), or at least
 	// MinRequests requests in the window with a failure ratio of at least
 	// FailureRatio (a sustained brownout).
-	ReadyToTrip func(gobreaker.Counts) bool
+	ReadyToTrip func(BreakerCounts) bool
 	// MinRequests, FailureRatio and ConsecutiveFailures parameterise the
 	// default ReadyToTrip. Zero means 40, 0.6 and 5: an outage trips it
 	// within five requests, while a brownout that fails a third of
@@ -46,7 +103,7 @@ type BreakerSettings struct {
 	// OnStateChange, if set, is called when a host's breaker changes state.
 	// It runs on the goroutine of the request that caused the change, with
 	// the breaker's lock held: it must not block or send requests.
-	OnStateChange func(host string, from, to gobreaker.State)
+	OnStateChange func(host string, from, to BreakerState)
 	// IsFailure decides whether an attempt's outcome counts against the
 	// host. Nil means: a transport error (but not a request net/http
 	// refuses to send) or a 500, 502 or 504; and a 503 only while the host
@@ -85,7 +142,7 @@ func (s BreakerSettings) withDefaults() BreakerSettings {
 	}
 	if s.ReadyToTrip == nil {
 		minReq, ratio, consecutive := s.MinRequests, s.FailureRatio, s.ConsecutiveFailures
-		s.ReadyToTrip = func(c gobreaker.Counts) bool {
+		s.ReadyToTrip = func(c BreakerCounts) bool {
 			return c.ConsecutiveFailures >= consecutive && 2*c.TotalFailures >= c.Requests ||
 				c.Requests >= minReq && float64(c.TotalFailures) >= ratio*float64(c.Requests)
 		}
@@ -158,7 +215,7 @@ type hostBreaker struct {
 	openUntil atomic.Int64 // Unix nanoseconds
 }
 
-func newHostBreaker(host string, s BreakerSettings, maxHold time.Duration, clk Clock, logf func(host string, from, to gobreaker.State)) *hostBreaker {
+func newHostBreaker(host string, s BreakerSettings, maxHold time.Duration, clk Clock, logf func(host string, from, to BreakerState)) *hostBreaker {
 	b := &hostBreaker{host: host, isFailure: s.IsFailure, defaultFailure: s.defaultFailure, timeout: s.Timeout, maxHold: maxHold, clock: clk}
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         host,
@@ -168,10 +225,11 @@ func newHostBreaker(host string, s BreakerSettings, maxHold time.Duration, clk C
 		// gobreaker half-opens as soon as b lets a request reach it: b
 		// holds the open period itself (see allow).
 		Timeout:     time.Nanosecond,
-		ReadyToTrip: s.ReadyToTrip,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return s.ReadyToTrip(breakerCounts(c)) },
 		IsExcluded:  func(err error) bool { return err == errNotCounted },
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			if to == gobreaker.StateOpen {
+		OnStateChange: func(_ string, gfrom, gto gobreaker.State) {
+			from, to := breakerState(gfrom), breakerState(gto)
+			if to == BreakerOpen {
 				b.extend(clk.Now().Add(b.timeout))
 			}
 			if s.OnStateChange != nil {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
 	"github.com/resilienthttp/resilienthttp"
 	"github.com/resilienthttp/resilienthttp/servicetest"
 )
@@ -21,7 +19,7 @@ type stateLog struct {
 	changes []string
 }
 
-func (l *stateLog) record(host string, from, to gobreaker.State) {
+func (l *stateLog) record(host string, from, to resilienthttp.BreakerState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.changes = append(l.changes, from.String()+"→"+to.String())
@@ -271,5 +269,34 @@ func TestBreakerIsFailure(t *testing.T) {
 	_, err := do(t, c, http.MethodGet, srv.URL+"/", nil)
 	if !errors.Is(err, resilienthttp.ErrCircuitOpen) || srv.Total() != 3 {
 		t.Fatalf("err = %v after %d attempts; want the circuit open after 3 throttled attempts", err, srv.Total())
+	}
+}
+
+// TestBreakerReadyToTripSeesTheWindowsCounts: a custom ReadyToTrip is
+// given the window's counts in the project's own BreakerCounts.
+func TestBreakerReadyToTripSeesTheWindowsCounts(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/ok", servicetest.Statuses(200, 200)...)
+	srv.Script("/", servicetest.Statuses(500)...)
+	var seen []resilienthttp.BreakerCounts
+	c, _ := newClient(t, resilienthttp.WithoutRetryBudget(),
+		resilienthttp.WithPolicy(resilienthttp.Policy{MaxAttempts: 1}),
+		resilienthttp.WithBreaker(resilienthttp.BreakerSettings{ReadyToTrip: func(c resilienthttp.BreakerCounts) bool {
+			seen = append(seen, c)
+			return c.TotalFailures >= 2
+		}}))
+	do(t, c, http.MethodGet, srv.URL+"/ok", nil)
+	do(t, c, http.MethodGet, srv.URL+"/ok", nil)
+	do(t, c, http.MethodGet, srv.URL+"/a", nil)
+	do(t, c, http.MethodGet, srv.URL+"/a", nil)
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/a", nil); !errors.Is(err, resilienthttp.ErrCircuitOpen) {
+		t.Fatalf("third failing call: err = %v, want ErrCircuitOpen", err)
+	}
+	want := []resilienthttp.BreakerCounts{
+		{Requests: 3, TotalSuccesses: 2, TotalFailures: 1, ConsecutiveFailures: 1},
+		{Requests: 4, TotalSuccesses: 2, TotalFailures: 2, ConsecutiveFailures: 2},
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("ReadyToTrip saw %+v, want %+v", seen, want)
 	}
 }

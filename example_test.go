@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
 	"github.com/resilienthttp/resilienthttp"
 	"github.com/resilienthttp/resilienthttp/servicetest"
 )
@@ -202,7 +200,7 @@ func ExampleWithBreaker() {
 
 	var opened []string
 	c := resilienthttp.New(resilienthttp.WithBreaker(resilienthttp.BreakerSettings{
-		OnStateChange: func(host string, from, to gobreaker.State) {
+		OnStateChange: func(host string, from, to resilienthttp.BreakerState) {
 			opened = append(opened, from.String()+" -> "+to.String())
 		},
 	}))

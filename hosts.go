@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sony/gobreaker/v2"
 )
 
 // pacer is one host's rate limiter as the per-attempt transport uses it.
@@ -250,12 +248,12 @@ func (r *hostRegistry) drop(k any, h *host) {
 	}
 }
 
-func (c *Client) logStateChange(host string, from, to gobreaker.State) {
+func (c *Client) logStateChange(host string, from, to BreakerState) {
 	if c.logger == nil {
 		return
 	}
 	level := slog.LevelInfo
-	if to == gobreaker.StateOpen {
+	if to == BreakerOpen {
 		level = slog.LevelWarn
 	}
 	c.logger.LogAttrs(context.Background(), level, "resilienthttp: circuit breaker state change",

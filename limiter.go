@@ -31,9 +31,10 @@ import (
 // NoFirstContactProbe.
 type LimiterSettings struct {
 	// Rate is a fixed limit on requests per second to each host, with Burst
-	// requests allowed at once. Zero means no fixed limit: the client starts
-	// unlimited and paces itself from what the server says (adaptive).
-	Rate rate.Limit
+	// requests allowed at once. Zero (or +Inf) means no fixed limit: the
+	// client starts unlimited and paces itself from what the server says
+	// (adaptive).
+	Rate float64
 	// Burst is the number of requests the fixed limit lets through at once.
 	// Zero means 1.
 	Burst int
@@ -160,7 +161,7 @@ func newHostLimiter(s LimiterSettings, maxPause time.Duration, now time.Time) *h
 	h := &hostLimiter{settings: s, maxPause: maxPause, probed: make(chan struct{}), probeSlot: make(chan struct{}, 1),
 		windowStart: now, ceiling: math.Inf(1)}
 	h.probeSlot <- struct{}{}
-	fixed := s.Rate > 0 && s.Rate != rate.Inf
+	fixed := s.Rate > 0 && !math.IsInf(s.Rate, 1)
 	if fixed || s.NoFirstContactProbe {
 		close(h.probed)
 	}
@@ -169,7 +170,7 @@ func newHostLimiter(s LimiterSettings, maxPause time.Duration, now time.Time) *h
 		if b <= 0 {
 			b = 1
 		}
-		h.lim.Store(rate.NewLimiter(s.Rate, b))
+		h.lim.Store(rate.NewLimiter(rate.Limit(s.Rate), b))
 		h.limited.Store(true)
 	} else {
 		h.lim.Store(rate.NewLimiter(rate.Inf, 1))
@@ -503,7 +504,7 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
 		return
 	}
 	h.ceiling = r
-	if fixed := float64(h.settings.Rate); fixed > 0 && fixed < r {
+	if fixed := h.settings.Rate; fixed > 0 && fixed < r {
 		r = fixed
 	}
 	// Spend half of what the server says is left of its burst: goroutine
@@ -606,7 +607,7 @@ func (h *hostLimiter) increase(now time.Time) {
 			next = max(next, float64(h.accepted.Load())/since.Seconds())
 		}
 	}
-	if fixed := float64(h.settings.Rate); fixed > 0 {
+	if fixed := h.settings.Rate; fixed > 0 {
 		next = min(next, fixed)
 	}
 	next = min(next, h.ceiling)

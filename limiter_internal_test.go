@@ -3,11 +3,10 @@ package resilienthttp
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"testing"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // TestFirstContactProbe checks that a new host gets one probe at a time
@@ -111,7 +110,7 @@ func TestFirstContactProbeSettings(t *testing.T) {
 	}{
 		{LimiterSettings{}, true},
 		{LimiterSettings{Static: true}, true},
-		{LimiterSettings{Rate: rate.Inf}, true}, // no fixed limit
+		{LimiterSettings{Rate: math.Inf(1)}, true}, // no fixed limit
 		{LimiterSettings{Rate: 10}, false},
 		{LimiterSettings{NoFirstContactProbe: true}, false},
 	} {
