@@ -29,17 +29,24 @@ type overrides struct {
 }
 
 // ContextWithPolicy returns a context that makes a call use p instead of the
-// client's policy (zero fields of p keep their defaults), for an operation
-// that needs other rules, such as one that must never be retried
-// (Policy{MaxAttempts: 1}). A call made with an invalid p fails at once,
-// sending nothing, with an error for which errors.Is(err, ErrInvalidPolicy).
+// client's policy (zero fields of p keep their defaults, not the client's
+// values), for an operation that needs other rules, such as one that must
+// never be retried. Start p from Client.Policy to keep the client's rules:
+//
+//	p := c.Policy()
+//	p.MaxAttempts = 1
+//	ctx = ContextWithPolicy(ctx, p)
+//
+// The context keeps its own copy of p. A call made with an invalid p fails
+// at once, sending nothing, with an error for which
+// errors.Is(err, ErrInvalidPolicy).
 func ContextWithPolicy(ctx context.Context, p Policy) context.Context {
 	o := overrides{}
 	if prev, ok := ctx.Value(overridesKey{}).(*overrides); ok {
 		o = *prev
 	}
 	o.policyErr = p.Validate()
-	p = p.withDefaults()
+	p = p.clone().withDefaults()
 	o.policy = &p
 	return context.WithValue(ctx, overridesKey{}, &o)
 }

@@ -385,3 +385,40 @@ func TestErrorsIn2xxAfterARetriedFailure(t *testing.T) {
 			resilienthttp.Retryable(err), e.RetryAfter, e.Reason, resilienthttp.StopNotRetryable)
 	}
 }
+
+// An SDK's per-call policy starts from the client's: the SDK's rules stay,
+// only what the call changes differs, and changing the copy changes no
+// other call.
+func TestPolicyIsACopyToStartFrom(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/v3/users/u1", servicetest.Statuses(404)...)
+	c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{
+		MaxAttempts: 4,
+		Statuses:    map[int]resilienthttp.Rule{404: resilienthttp.RuleRetry},
+	}))
+
+	p := c.Policy()
+	if p.Statuses[404] != resilienthttp.RuleRetry || p.MaxAttempts != 4 || p.BaseDelay != resilienthttp.DefaultBaseDelay {
+		t.Fatalf("Policy() = %+v, want the client's 404 rule, 4 attempts and defaults filled in", p)
+	}
+	p.MaxAttempts = 2
+	p.Statuses[404] = resilienthttp.RuleFail // must not reach the client
+	p.Statuses[404] = resilienthttp.RuleRetry
+	p.Statuses[409] = resilienthttp.RuleRetry
+	if got := c.Policy(); got.Statuses[409] != resilienthttp.RuleDefault || len(got.Statuses) != 1 {
+		t.Errorf("changing the copy's Statuses changed the client's: %v", got.Statuses)
+	}
+
+	ctx := resilienthttp.ContextWithPolicy(context.Background(), p)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v3/users/u1", nil)
+	_, err := c.Do(req)
+	var apiErr *resilienthttp.APIError
+	if !errors.As(err, &apiErr) || apiErr.Attempts != 2 || srv.Attempts("/v3/users/u1") != 2 {
+		t.Fatalf("per-call policy from c.Policy(): %v after %d attempts, want a 404 after 2 (the SDK's rule kept)", err, srv.Attempts("/v3/users/u1"))
+	}
+
+	var zero resilienthttp.Client
+	if got, want := zero.Policy(), resilienthttp.DefaultPolicy(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("zero Client's Policy() = %+v, want DefaultPolicy() %+v", got, want)
+	}
+}

@@ -162,6 +162,23 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	return c.do(req, false)
 }
 
+// Policy returns a copy of the policy c applies to calls that do not set
+// their own with ContextWithPolicy, with every zero field filled in with its
+// default (so it reads like DefaultPolicy() with the client's changes). The
+// copy shares nothing with c: changing its Statuses or RetryHintHeaders
+// changes no other call. An SDK starts a per-call policy from it, so the
+// call keeps the SDK's rules and changes only what it means to:
+//
+//	p := c.Policy()
+//	p.MaxAttempts = 1
+//	ctx = resilienthttp.ContextWithPolicy(ctx, p)
+//
+// On a zero Client it returns DefaultPolicy().
+func (c *Client) Policy() Policy {
+	c.setupZero()
+	return c.policy.clone()
+}
+
 // StandardClient returns an *http.Client that sends every request through c,
 // with the same retries, but keeps net/http's contract: a final 404 is a
 // response, not an error. Use it where code expects an *http.Client, such as

@@ -180,7 +180,10 @@ func ExampleContextWithPolicy() {
 	c := resilienthttp.New(resilienthttp.WithPolicy(resilienthttp.Policy{BaseDelay: time.Millisecond}))
 	defer c.CloseIdleConnections()
 
-	ctx := resilienthttp.ContextWithPolicy(context.Background(), resilienthttp.Policy{MaxAttempts: 1})
+	// Start from the client's policy, so its other rules stay.
+	p := c.Policy()
+	p.MaxAttempts = 1
+	ctx := resilienthttp.ContextWithPolicy(context.Background(), p)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/reports", nil)
 	_, err := c.Do(req)
 	var apiErr *resilienthttp.APIError

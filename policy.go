@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -248,6 +249,12 @@ func DefaultPolicy() Policy {
 		ConnectErrors:        RuleRetry,
 		SendErrors:           RuleRetryIdempotent,
 	}
+}
+
+// clone returns a copy of p that shares no map or slice with it.
+func (p Policy) clone() Policy {
+	p.Statuses = maps.Clone(p.Statuses)
+	return p
 }
 
 // RFC9110Policy returns DefaultPolicy with 503 read as RFC 9110 §15.6.4 reads
