@@ -81,6 +81,7 @@ type call struct {
 	wait       time.Duration
 	reason     StopReason
 	head       *errorHead // of the final error response, once read
+	key        string     // the idempotency key every attempt carries, if any
 
 	safe           bool // repeating cannot duplicate an effect
 	single         bool // the body can be sent only once
@@ -164,7 +165,8 @@ func (c *Client) newCall(req *http.Request) (*call, error) {
 		return nil, &RequestError{Method: req.Method, URL: redactURL(req.URL), Err: policyErr}
 	}
 	cl.host = c.hostFor(req)
-	cl.safe = cl.safe || isIdempotentMethod(req.Method) || req.Header.Get(cl.p.IdempotencyKeyHeader) != ""
+	cl.key = req.Header.Get(cl.p.IdempotencyKeyHeader)
+	cl.safe = cl.safe || isIdempotentMethod(req.Method) || cl.key != ""
 	return cl, nil
 }
 
@@ -180,7 +182,8 @@ func (cl *call) loopRequest() (*retryablehttp.Request, error) {
 			out.Header = make(http.Header)
 		}
 		if c.newKey != nil && !cl.safe {
-			out.Header.Set(cl.p.IdempotencyKeyHeader, c.newKey())
+			cl.key = c.newKey()
+			out.Header.Set(cl.p.IdempotencyKeyHeader, cl.key)
 			cl.safe = true
 		}
 		if c.attemptHeader != "" {
@@ -372,13 +375,14 @@ func (cl *call) requestError(err error) *RequestError {
 		cl.reason = StopContextDone
 	}
 	return &RequestError{
-		Method:     cl.req.Method,
-		URL:        redactURL(cl.req.URL),
-		Attempts:   cl.attempts,
-		LastStatus: cl.lastStatus,
-		Reason:     cl.reason,
-		Err:        err,
-		retryable:  cl.retryable && cl.reason != StopContextDone && cl.reason != StopPrepareFailed,
+		Method:         cl.req.Method,
+		URL:            redactURL(cl.req.URL),
+		Attempts:       cl.attempts,
+		LastStatus:     cl.lastStatus,
+		Reason:         cl.reason,
+		IdempotencyKey: cl.key,
+		Err:            err,
+		retryable:      cl.retryable && cl.reason != StopContextDone && cl.reason != StopPrepareFailed,
 	}
 }
 
@@ -438,6 +442,7 @@ func (cl *call) apiError(resp *http.Response) *APIError {
 	e := newAPIError(resp, cl.head.body, cl.head.err, cl.req.Method, redactURL(cl.req.URL), cl.c.requestIDs)
 	e.Attempts = cl.attempts
 	e.Reason = cl.reason
+	e.IdempotencyKey = cl.key
 	if cl.last.resp == resp {
 		e.RetryAfter, e.hasRetryAfter = cl.last.retryAfter, cl.last.hasRetryAfter
 	}

@@ -67,6 +67,13 @@ type APIError struct {
 	RetryAfter time.Duration
 	// Attempts is how many attempts the call made, the first included.
 	Attempts int
+	// IdempotencyKey is the idempotency key (Policy.IdempotencyKeyHeader)
+	// every attempt of the call carried: the caller's, or the one
+	// WithIdempotencyKeys generated. A caller that gives up now can repeat
+	// the call later under the same key, and a service that deduplicates
+	// by it applies the write at most once. Empty when the request carried
+	// none.
+	IdempotencyKey string
 
 	// Method and URL identify the request; URL is redacted (no userinfo, no
 	// credential-like query values).
@@ -150,6 +157,11 @@ type RequestError struct {
 	LastStatus int
 	// Reason says why the client stopped.
 	Reason StopReason
+	// IdempotencyKey is the idempotency key every attempt carried, as on
+	// APIError: the caller's or a generated one, empty when none. After a
+	// reset or a timeout the write may or may not have been applied;
+	// repeating it under this key lets the service tell.
+	IdempotencyKey string
 	// Err is the cause.
 	Err error
 
@@ -222,8 +234,9 @@ var DefaultRequestIDHeaders = []string{"X-Request-Id", "X-Openstack-Request-Id",
 // nil, leaving the body alone, for a status below 400.
 //
 // For a response from StandardClient, Attempts, Reason and Retryable tell
-// what the client did; for one from elsewhere, Attempts is 1 and Retryable
-// answers from DefaultPolicy.
+// what the client did; for one from elsewhere, Attempts is 1, Retryable
+// answers from DefaultPolicy, and IdempotencyKey is the request's
+// Idempotency-Key header.
 func ParseAPIError(resp *http.Response) *APIError {
 	if resp == nil || resp.StatusCode < 400 {
 		return nil
@@ -233,16 +246,18 @@ func ParseAPIError(resp *http.Response) *APIError {
 			return cl.apiError(resp)
 		}
 	}
-	var method, u string
+	var method, u, key string
 	safe := false
 	if resp.Request != nil {
 		method, u = resp.Request.Method, redactURL(resp.Request.URL)
-		safe = isIdempotentMethod(method) || resp.Request.Header.Get(DefaultIdempotencyKeyHeader) != ""
+		key = resp.Request.Header.Get(DefaultIdempotencyKeyHeader)
+		safe = isIdempotentMethod(method) || key != ""
 	}
 	head, err := readErrorHead(resp.Body)
 	finishErrorBody(resp.Body, err)
 	e := newAPIError(resp, head, err, method, u, DefaultRequestIDHeaders)
 	e.Attempts = 1
+	e.IdempotencyKey = key
 	ra, hasRA := retryAfter(resp.Header, systemClock{}.Now())
 	e.RetryAfter, e.hasRetryAfter = ra, hasRA
 	p := DefaultPolicy()

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -1001,4 +1002,62 @@ func TestAPIErrorGzipBodyLimitCountsDecodedBytes(t *testing.T) {
 			check(t, resilienthttp.ParseAPIError(resp))
 		})
 	}
+}
+
+// A call that finally failed names the idempotency key its attempts
+// carried, so the caller can repeat it later under the same key.
+func TestErrorsCarryTheIdempotencyKey(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/v3/users", servicetest.Statuses(500)...)
+	srv.Script("/v3/groups", servicetest.Step{Fault: servicetest.FaultResetBeforeResponse})
+
+	t.Run("caller's key", func(t *testing.T) {
+		c, _ := newClient(t)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v3/users", strings.NewReader(`{"name":"ann"}`))
+		req.Header.Set("Idempotency-Key", "k-1")
+		_, err := c.Do(req)
+		var apiErr *resilienthttp.APIError
+		if !errors.As(err, &apiErr) || apiErr.IdempotencyKey != "k-1" || apiErr.Attempts != 4 {
+			t.Fatalf("err = %#v, want an *APIError after 4 attempts with IdempotencyKey k-1", err)
+		}
+	})
+	t.Run("generated key, on APIError and RequestError", func(t *testing.T) {
+		n := 0
+		c, _ := newClient(t, resilienthttp.WithIdempotencyKeys(func() string { n++; return "gen-" + strconv.Itoa(n) }))
+		srv.Reset()
+		srv.Script("/v3/users", servicetest.Statuses(500)...)
+		srv.Script("/v3/groups", servicetest.Step{Fault: servicetest.FaultResetBeforeResponse})
+		_, err := do(t, c, http.MethodPost, srv.URL+"/v3/users", strings.NewReader(`{}`))
+		var apiErr *resilienthttp.APIError
+		if !errors.As(err, &apiErr) || apiErr.IdempotencyKey != "gen-1" {
+			t.Fatalf("err = %v, want an *APIError with IdempotencyKey gen-1", err)
+		}
+		if sent := srv.Requests()[0].Header.Get("Idempotency-Key"); sent != apiErr.IdempotencyKey {
+			t.Errorf("the attempts carried %q, the error says %q", sent, apiErr.IdempotencyKey)
+		}
+		_, err = do(t, c, http.MethodPost, srv.URL+"/v3/groups", strings.NewReader(`{}`))
+		var reqErr *resilienthttp.RequestError
+		if !errors.As(err, &reqErr) || reqErr.IdempotencyKey != "gen-2" {
+			t.Fatalf("err = %#v, want a *RequestError with IdempotencyKey gen-2", err)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		c, _ := newClient(t)
+		_, err := do(t, c, http.MethodGet, srv.URL+"/v3/users", nil)
+		var apiErr *resilienthttp.APIError
+		if !errors.As(err, &apiErr) || apiErr.IdempotencyKey != "" {
+			t.Fatalf("err = %v, want an *APIError without a key", err)
+		}
+	})
+	t.Run("ParseAPIError", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v3/users", strings.NewReader(`{}`))
+		req.Header.Set("Idempotency-Key", "k-9")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := resilienthttp.ParseAPIError(resp); e == nil || e.IdempotencyKey != "k-9" {
+			t.Fatalf("ParseAPIError = %v, want IdempotencyKey k-9", e)
+		}
+	})
 }
