@@ -255,6 +255,7 @@ func (cl *call) facts(f *facts, resp *http.Response, err error) {
 			a.read(resp, nil, cl.c.clock)
 		}
 		f.retryAfter, f.hasRetryAfter = a.retryAfter, a.hasRetryAfter
+		f.hint = readRetryHint(resp.Header, cl.p.RetryHintHeaders)
 	}
 	f.canRefresh = cl.c.refresh != nil && !cl.refreshed
 	f.ctxDone = cl.ctx.Err() != nil

@@ -37,6 +37,9 @@ const (
 	StopCircuitOpen       StopReason = "circuit open"
 	StopRateLimited       StopReason = "rate limited"
 	StopBudgetExhausted   StopReason = "retry budget exhausted"
+	// StopServerSaidNoRetry: the answer carried a retry hint of "false"
+	// (Policy.RetryHintHeaders, such as X-Should-Retry: false).
+	StopServerSaidNoRetry StopReason = "server said not to retry"
 )
 
 // MaxErrorBody is how much of an error response's body the client reads and
@@ -261,7 +264,11 @@ func ParseAPIError(resp *http.Response) *APIError {
 	ra, hasRA := retryAfter(resp.Header, systemClock{}.Now())
 	e.RetryAfter, e.hasRetryAfter = ra, hasRA
 	p := DefaultPolicy()
-	e.retryable = p.StatusRule(resp.StatusCode).allows(safe, hasRA)
+	hint := readRetryHint(resp.Header, p.RetryHintHeaders)
+	e.retryable = hint.overrule(p.StatusRule(resp.StatusCode).allows(safe, hasRA), safe)
+	if hint == hintStop {
+		e.Reason = StopServerSaidNoRetry
+	}
 	return e
 }
 

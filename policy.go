@@ -208,6 +208,25 @@ type Policy struct {
 	// reached the server: a reset or EOF while waiting for the response, an
 	// attempt timeout. Zero means RuleRetryIdempotent.
 	SendErrors Rule
+
+	// RetryHintHeaders names the response headers in which a service tells
+	// its clients outright whether to repeat a request, as generated SDKs of
+	// several large APIs read them: "true" or "false" (case and surrounding
+	// space ignored; any other value is no hint). The first header listed
+	// that holds one of the two is the hint; it is read on answers of 400
+	// or more. nil means X-Should-Retry and Stripe-Should-Retry; an empty,
+	// non-nil slice reads no hint.
+	//
+	// The rule: "false" always stops the call, whatever the table says (a
+	// 429 and a Retry-After included), with Reason StopServerSaidNoRetry and
+	// Retryable false. "true" lets the client repeat a failure the table
+	// would not, but only if repeating is safe: an idempotent method, an
+	// idempotency key, or ContextIdempotent. A server cannot know whether
+	// the client's non-idempotent write is safe to send twice; the client
+	// can. A hint changes only whether to repeat: the wait (Retry-After or
+	// backoff), MaxAttempts, the retry budget and the deadline apply as to
+	// any retry.
+	RetryHintHeaders []string
 }
 
 // Defaults used for zero Policy fields.
@@ -218,6 +237,13 @@ const (
 	DefaultMaxRetryAfter        = 60 * time.Second
 	DefaultIdempotencyKeyHeader = "Idempotency-Key"
 )
+
+// defaultRetryHintHeaders returns the hint headers a nil
+// Policy.RetryHintHeaders means, a new slice each time: no caller can
+// change another's defaults.
+func defaultRetryHintHeaders() []string {
+	return []string{"X-Should-Retry", "Stripe-Should-Retry"}
+}
 
 // DefaultPolicy returns the service documents' table as a Policy, with the
 // documented defaults (4 attempts, backoff from 100ms to 5s):
@@ -248,12 +274,14 @@ func DefaultPolicy() Policy {
 		ServerErrors:         RuleRetryIdempotent,
 		ConnectErrors:        RuleRetry,
 		SendErrors:           RuleRetryIdempotent,
+		RetryHintHeaders:     defaultRetryHintHeaders(),
 	}
 }
 
 // clone returns a copy of p that shares no map or slice with it.
 func (p Policy) clone() Policy {
 	p.Statuses = maps.Clone(p.Statuses)
+	p.RetryHintHeaders = slices.Clone(p.RetryHintHeaders)
 	return p
 }
 
@@ -387,6 +415,12 @@ func (p Policy) check(n naming) []error {
 	if h := p.IdempotencyKeyHeader; h != "" && !isToken(h) {
 		bad("IdempotencyKeyHeader", strconv.Quote(h), "must be a header field name: letters, digits and !#$%&'*+-.^_`|~ (RFC 9110 §5.1)")
 	}
+	for _, h := range p.RetryHintHeaders {
+		if !isToken(h) {
+			bad("RetryHintHeaders", strconv.Quote(h), "must hold header field names only: letters, digits and !#$%&'*+-.^_`|~ (RFC 9110 §5.1)")
+			break
+		}
+	}
 	codes := make([]int, 0, len(p.Statuses))
 	for code := range p.Statuses {
 		codes = append(codes, code)
@@ -472,6 +506,9 @@ func (p Policy) withDefaults() Policy {
 	if p.SendErrors == RuleDefault {
 		p.SendErrors = RuleRetryIdempotent
 	}
+	if p.RetryHintHeaders == nil {
+		p.RetryHintHeaders = defaultRetryHintHeaders()
+	}
 	return p
 }
 
@@ -524,6 +561,44 @@ func (r Rule) allows(safe, hasRetryAfter bool) bool {
 	return false
 }
 
+// retryHint is what a server said of repeating its answer, in one of the
+// policy's RetryHintHeaders.
+type retryHint int8
+
+const (
+	hintNone  retryHint = iota // no hint header, or none with true or false
+	hintRetry                  // "true": repeat, if that is safe
+	hintStop                   // "false": do not repeat
+)
+
+// readRetryHint returns the hint in the first of names that h holds with
+// the value true or false; hintNone when there is none.
+func readRetryHint(h http.Header, names []string) retryHint {
+	for _, name := range names {
+		for _, v := range h.Values(name) {
+			switch v = strings.TrimSpace(v); {
+			case strings.EqualFold(v, "true"):
+				return hintRetry
+			case strings.EqualFold(v, "false"):
+				return hintStop
+			}
+		}
+	}
+	return hintNone
+}
+
+// overrule applies the hint to what the policy's rule allowed: "false"
+// forbids a repeat, "true" allows one that is safe.
+func (h retryHint) overrule(allowed, safe bool) bool {
+	switch h {
+	case hintStop:
+		return false
+	case hintRetry:
+		return allowed || safe
+	}
+	return allowed
+}
+
 // classify returns the rule p applies to a transport error. Errors that no
 // repeat can cure (a certificate that fails verification, a malformed
 // request, a redirect loop) fail at once; errors before the request could
@@ -574,6 +649,9 @@ type facts struct {
 	// once (retryAfter), for a status of 400 or more.
 	retryAfter    time.Duration
 	hasRetryAfter bool
+	// hint is the server's own word on repeating, read once from the
+	// policy's RetryHintHeaders, for a status of 400 or more.
+	hint retryHint
 
 	sent       bool // the attempt reached the base transport
 	attempts   int  // attempts sent before this one
@@ -635,7 +713,11 @@ func decide(p *Policy, f *facts) decision {
 	} else if f.status == http.StatusUnauthorized && f.canRefresh {
 		rule, d.refresh = RuleRetry, true
 	}
-	d.retryable = rule.allows(f.safe, f.hasRetryAfter)
+	d.retryable = f.hint.overrule(rule.allows(f.safe, f.hasRetryAfter), f.safe)
+	if f.hint == hintStop {
+		d.reason, d.refresh = StopServerSaidNoRetry, false
+		return d
+	}
 	d.spendsBudget = d.retryable && f.retryAfter <= 0 && !d.refresh
 	n := f.attempts + 1
 	switch {

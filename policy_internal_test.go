@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -217,5 +218,77 @@ func TestDecideFollowsThePolicy(t *testing.T) {
 	}
 	if d := decide(&p, &facts{status: 404, budgetLeft: true, jitter: 0.5}); d.wait != 500*time.Millisecond {
 		t.Errorf("BaseDelay: wait %v, want 500ms", d.wait)
+	}
+}
+
+// TestDecideRetryHints covers the server's own word on repeating
+// (Policy.RetryHintHeaders): "false" always stops; "true" repeats what the
+// table would not, only where repeating is safe; the wait and the stops
+// apply as to any retry.
+func TestDecideRetryHints(t *testing.T) {
+	p := DefaultPolicy()
+	now := time.Unix(1e9, 0)
+	stop := decision{reason: StopServerSaidNoRetry, sent: true}
+	cases := []struct {
+		name string
+		f    facts
+		want decision
+	}{
+		{"false on a 429 with Retry-After: stops", facts{status: 429, hint: hintStop, retryAfter: time.Second, hasRetryAfter: true}, stop},
+		{"false on a GET 500: stops", facts{status: 500, safe: true, hint: hintStop}, stop},
+		{"false on a 503 with Retry-After: stops", facts{status: 503, hint: hintStop, retryAfter: time.Second, hasRetryAfter: true}, stop},
+		{"false on a 401 with a refresh hook: stops, no refresh", facts{status: 401, canRefresh: true, hint: hintStop}, stop},
+		{"false on a 2xx: a success", facts{status: 200, hint: hintStop}, decision{reason: StopNotRetryable, sent: true, succeeded: true}},
+		{"true on a GET 400: repeated after backoff", facts{status: 400, safe: true, hint: hintRetry},
+			decision{retry: true, wait: 50 * time.Millisecond, retryable: true, sent: true, spendsBudget: true}},
+		{"true on a POST 400: not safe, not repeated", facts{status: 400, hint: hintRetry}, decision{reason: StopNotRetryable, sent: true}},
+		{"true on a keyed POST 400: repeated", facts{status: 400, safe: true, hint: hintRetry},
+			decision{retry: true, wait: 50 * time.Millisecond, retryable: true, sent: true, spendsBudget: true}},
+		{"true on a POST 500: not safe, not repeated", facts{status: 500, hint: hintRetry}, decision{reason: StopNotRetryable, sent: true}},
+		{"true on a GET 503 without Retry-After: repeated", facts{status: 503, safe: true, hint: hintRetry},
+			decision{retry: true, wait: 50 * time.Millisecond, retryable: true, sent: true, spendsBudget: true}},
+		{"true with Retry-After: waits as asked", facts{status: 409, safe: true, hint: hintRetry, retryAfter: 2 * time.Second, hasRetryAfter: true},
+			decision{retry: true, wait: 2200 * time.Millisecond, retryable: true, sent: true}},
+		{"true, attempts used up", facts{status: 400, safe: true, hint: hintRetry, attempts: 3},
+			decision{reason: StopAttemptsExhausted, retryable: true, sent: true, spendsBudget: true}},
+		{"true, budget used up", facts{status: 400, safe: true, hint: hintRetry, budgetLeft: false},
+			decision{reason: StopBudgetExhausted, retryable: true, sent: true, spendsBudget: true}},
+		{"true on a transport error: no answer, no hint", facts{err: io.ErrUnexpectedEOF, sent: true, hint: hintNone},
+			decision{reason: StopNotRetryable, sent: true}},
+	}
+	for _, c := range cases {
+		f := c.f
+		f.now, f.jitter = now, 0.5
+		if c.name != "true, budget used up" {
+			f.budgetLeft = true
+		}
+		if got := decide(&p, &f); got != c.want {
+			t.Errorf("%s:\n got %+v\nwant %+v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestReadRetryHint(t *testing.T) {
+	defaults := DefaultPolicy().RetryHintHeaders
+	cases := []struct {
+		name   string
+		header http.Header
+		names  []string
+		want   retryHint
+	}{
+		{"none", http.Header{}, defaults, hintNone},
+		{"X-Should-Retry: true", http.Header{"X-Should-Retry": {"true"}}, defaults, hintRetry},
+		{"X-Should-Retry: false", http.Header{"X-Should-Retry": {"false"}}, defaults, hintStop},
+		{"Stripe-Should-Retry: FALSE, spaced", http.Header{"Stripe-Should-Retry": {" FALSE "}}, defaults, hintStop},
+		{"not a boolean", http.Header{"X-Should-Retry": {"yes"}}, defaults, hintNone},
+		{"the first valid value of the first header wins", http.Header{"X-Should-Retry": {"maybe", "true"}, "Stripe-Should-Retry": {"false"}}, defaults, hintRetry},
+		{"a header not listed is not read", http.Header{"X-Should-Retry": {"false"}}, []string{"X-Acme-Retry"}, hintNone},
+		{"a listed header of its own", http.Header{"X-Acme-Retry": {"false"}}, []string{"x-acme-retry"}, hintStop},
+		{"no names, no hint", http.Header{"X-Should-Retry": {"false"}}, []string{}, hintNone},
+	}
+	for _, c := range cases {
+		if got := readRetryHint(c.header, c.names); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -394,3 +394,74 @@ func TestInvalidPolicyFailsEveryCallSendingNothing(t *testing.T) {
 		t.Errorf("server saw %d requests, want only the one with the valid policy", n)
 	}
 }
+
+// The server's retry hints, end to end: the attempts the service saw, the
+// error and its reason.
+func TestServerRetryHints(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	hint := func(name, v string) http.Header { return http.Header{name: {v}} }
+	call := func(c *resilienthttp.Client, method, path, key string) error {
+		t.Helper()
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader(`{"name":"ann"}`)
+		}
+		req, _ := http.NewRequest(method, srv.URL+path, body)
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+
+	t.Run("false stops a 429 the table would repeat", func(t *testing.T) {
+		c, clk := newClient(t)
+		srv.Script("/v1/a", servicetest.Step{Status: 429, RetryAfter: "1", Header: hint("X-Should-Retry", "false")}, servicetest.Step{})
+		err := call(c, http.MethodGet, "/v1/a", "")
+		var apiErr *resilienthttp.APIError
+		if !errors.As(err, &apiErr) || apiErr.Reason != resilienthttp.StopServerSaidNoRetry || resilienthttp.Retryable(err) ||
+			!strings.Contains(err.Error(), "server said not to retry") {
+			t.Fatalf("err = %v, want an *APIError stopped because the server said not to retry, not Retryable", err)
+		}
+		if n := srv.Attempts("/v1/a"); n != 1 || len(clk.Sleeps()) != 0 {
+			t.Errorf("server saw %d attempts after waits %v, want 1 and no wait", n, clk.Sleeps())
+		}
+	})
+	t.Run("true repeats a keyed POST 400", func(t *testing.T) {
+		c, _ := newClient(t)
+		srv.Script("/v1/b", servicetest.Step{Status: 400, Header: hint("X-Should-Retry", "true")}, servicetest.Step{Status: 201})
+		if err := call(c, http.MethodPost, "/v1/b", "k-1"); err != nil || srv.Attempts("/v1/b") != 2 {
+			t.Fatalf("err = %v after %d attempts, want success after 2", err, srv.Attempts("/v1/b"))
+		}
+	})
+	t.Run("true does not repeat a POST without a key", func(t *testing.T) {
+		c, _ := newClient(t)
+		srv.Script("/v1/c", servicetest.Step{Status: 500, Header: hint("X-Should-Retry", "true")}, servicetest.Step{Status: 201})
+		err := call(c, http.MethodPost, "/v1/c", "")
+		var apiErr *resilienthttp.APIError
+		if !errors.As(err, &apiErr) || apiErr.Attempts != 1 || srv.Attempts("/v1/c") != 1 || srv.DuplicateCommits() != 0 {
+			t.Fatalf("err = %v after %d attempts, want the 500 after 1", err, srv.Attempts("/v1/c"))
+		}
+	})
+	t.Run("Stripe-Should-Retry: true repeats a GET 409", func(t *testing.T) {
+		c, _ := newClient(t)
+		srv.Script("/v1/d", servicetest.Step{Status: 409, Header: hint("Stripe-Should-Retry", "true")}, servicetest.Step{})
+		if err := call(c, http.MethodGet, "/v1/d", ""); err != nil || srv.Attempts("/v1/d") != 2 {
+			t.Fatalf("err = %v after %d attempts, want success after 2", err, srv.Attempts("/v1/d"))
+		}
+	})
+	t.Run("the policy's own header list", func(t *testing.T) {
+		c, _ := newClient(t, resilienthttp.WithPolicy(resilienthttp.Policy{RetryHintHeaders: []string{"X-Acme-Retry"}}))
+		srv.Script("/v1/e", servicetest.Step{Status: 429, RetryAfter: "1", Header: hint("X-Should-Retry", "false")}, servicetest.Step{})
+		if err := call(c, http.MethodGet, "/v1/e", ""); err != nil || srv.Attempts("/v1/e") != 2 {
+			t.Errorf("X-Should-Retry not listed: err = %v after %d attempts, want success after 2", err, srv.Attempts("/v1/e"))
+		}
+		srv.Script("/v1/f", servicetest.Step{Status: 429, RetryAfter: "1", Header: hint("X-Acme-Retry", "false")}, servicetest.Step{})
+		if err := call(c, http.MethodGet, "/v1/f", ""); err == nil || srv.Attempts("/v1/f") != 1 {
+			t.Errorf("X-Acme-Retry: false: err = %v after %d attempts, want the 429 after 1", err, srv.Attempts("/v1/f"))
+		}
+	})
+}

@@ -26,10 +26,18 @@ type policyJSON struct {
 	ServerErrors         Rule         `json:"server_errors,omitempty"`
 	ConnectErrors        Rule         `json:"connect_errors,omitempty"`
 	SendErrors           Rule         `json:"send_errors,omitempty"`
+	// RetryHintHeaders is a pointer so that [] (read no hints) survives
+	// the round trip apart from an absent key (the default headers).
+	RetryHintHeaders *[]string `json:"retry_hint_headers,omitempty"`
 }
 
 // MarshalJSON encodes durations as strings ("250ms") and rules by name.
+// RetryHintHeaders is written when not nil, [] included.
 func (p Policy) MarshalJSON() ([]byte, error) {
+	var hints *[]string
+	if p.RetryHintHeaders != nil {
+		hints = &p.RetryHintHeaders
+	}
 	return json.Marshal(policyJSON{
 		MaxAttempts:          p.MaxAttempts,
 		BaseDelay:            jsonDuration(p.BaseDelay),
@@ -42,6 +50,7 @@ func (p Policy) MarshalJSON() ([]byte, error) {
 		ServerErrors:         p.ServerErrors,
 		ConnectErrors:        p.ConnectErrors,
 		SendErrors:           p.SendErrors,
+		RetryHintHeaders:     hints,
 	})
 }
 
@@ -98,6 +107,10 @@ func (p *Policy) UnmarshalJSON(b []byte) error {
 		f := wv.FieldByName(k.field)
 		if err := json.Unmarshal(raw, f.Addr().Interface()); err != nil {
 			errs = append(errs, &PolicyError{Field: k.key, Value: shown(raw), Reason: jsonReason(f.Interface())})
+			// What json decoded before the error (an array's first
+			// elements) is not the document's value: check must not
+			// report it a second time.
+			f.Set(reflect.Zero(f.Type()))
 		}
 	}
 	q := w.policy()
@@ -110,6 +123,10 @@ func (p *Policy) UnmarshalJSON(b []byte) error {
 
 // policy returns the Policy w encodes.
 func (w policyJSON) policy() Policy {
+	var hints []string
+	if w.RetryHintHeaders != nil {
+		hints = *w.RetryHintHeaders
+	}
 	return Policy{
 		MaxAttempts:          w.MaxAttempts,
 		BaseDelay:            time.Duration(w.BaseDelay),
@@ -122,6 +139,7 @@ func (w policyJSON) policy() Policy {
 		ServerErrors:         w.ServerErrors,
 		ConnectErrors:        w.ConnectErrors,
 		SendErrors:           w.SendErrors,
+		RetryHintHeaders:     hints,
 	}
 }
 
@@ -184,6 +202,8 @@ func jsonReason(like any) string {
 		return `must be a duration such as "250ms", or a whole number of nanoseconds`
 	case Rule:
 		return jsonRuleReason
+	case *[]string:
+		return `must be an array of header names, such as ["X-Should-Retry"]`
 	}
 	return "must be a string"
 }

@@ -96,6 +96,10 @@ func TestPolicyJSONRejects(t *testing.T) {
 		// The header name.
 		{`{"idempotency_key_header":"Idempotency Key"}`, []string{"idempotency_key_header"}},
 		{`{"idempotency_key_header":5}`, []string{"idempotency_key_header"}},
+		{`{"retry_hint_headers":["X-Should-Retry","Should Retry"]}`, []string{"retry_hint_headers"}},
+		{`{"retry_hint_headers":[""]}`, []string{"retry_hint_headers"}},
+		{`{"retry_hint_headers":"X-Should-Retry"}`, []string{"retry_hint_headers"}},
+		{`{"retry_hint_headers":[true]}`, []string{"retry_hint_headers"}},
 		// Not an object at all.
 		{`[1]`, []string{""}},
 		{`"retry"`, []string{""}},
@@ -113,7 +117,7 @@ func TestPolicyJSONRejects(t *testing.T) {
 				t.Errorf("%d problems reported, want %d: %v", n, len(tc.fields), err)
 			}
 			for _, goName := range []string{"MaxAttempts", "BaseDelay", "MaxDelay", "MaxRetryAfter", "AttemptTimeout",
-				"IdempotencyKeyHeader", "Statuses", "ClientErrors", "ServerErrors", "ConnectErrors", "SendErrors"} {
+				"IdempotencyKeyHeader", "Statuses", "ClientErrors", "ServerErrors", "ConnectErrors", "SendErrors", "RetryHintHeaders"} {
 				if strings.Contains(err.Error(), goName) && !strings.Contains(tc.json, goName) {
 					t.Errorf("error %q names the Go field %s, not the JSON key", err, goName)
 				}
@@ -234,4 +238,38 @@ func FuzzPolicyJSON(f *testing.F) {
 			t.Fatalf("%q: round trip %s -> %s", b, out, again)
 		}
 	})
+}
+
+// The hint headers round-trip three ways: absent (the defaults), [] (none
+// read) and a list of the SDK's own.
+func TestPolicyJSONRetryHintHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		want []string // the decoded field
+		used []string // the headers a client reads
+	}{
+		{`{}`, nil, []string{"X-Should-Retry", "Stripe-Should-Retry"}},
+		{`{"retry_hint_headers":null}`, nil, []string{"X-Should-Retry", "Stripe-Should-Retry"}},
+		{`{"retry_hint_headers":[]}`, []string{}, []string{}},
+		{`{"retry_hint_headers":["X-Acme-Retry"]}`, []string{"X-Acme-Retry"}, []string{"X-Acme-Retry"}},
+	} {
+		var p resilienthttp.Policy
+		if err := json.Unmarshal([]byte(tc.json), &p); err != nil {
+			t.Fatalf("%s: %v", tc.json, err)
+		}
+		if !reflect.DeepEqual(p.RetryHintHeaders, tc.want) {
+			t.Errorf("%s: RetryHintHeaders = %#v, want %#v", tc.json, p.RetryHintHeaders, tc.want)
+		}
+		if used := resilienthttp.New(resilienthttp.WithPolicy(p)).Policy().RetryHintHeaders; !reflect.DeepEqual(used, tc.used) {
+			t.Errorf("%s: a client reads %#v, want %#v", tc.json, used, tc.used)
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back resilienthttp.Policy
+		if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, p) {
+			t.Errorf("%s: round trip through %s gave %#v, %v", tc.json, b, back.RetryHintHeaders, err)
+		}
+	}
 }
