@@ -5,6 +5,16 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/resilienthttp/resilienthttp/servicetest"
+)
+
+// servicetest's fake clock is a Clock, with timers of its own, without
+// servicetest importing this package: one fake clock can drive a client and
+// the service it calls.
+var (
+	_ Clock      = (*servicetest.Clock)(nil)
+	_ timerClock = (*servicetest.Clock)(nil)
 )
 
 // sleepOnlyClock is a Clock without timers of its own: its Sleep returns

@@ -118,3 +118,30 @@ func TestRetryAfterPastDeadlineReturnsAtOnce(t *testing.T) {
 		t.Errorf("%d attempts, waits %v; want 1 attempt and no wait", srv.Attempts("/d"), clk.Sleeps())
 	}
 }
+
+// One servicetest.Clock drives the client and the service: a 30 s
+// Retry-After is waited on the fake clock, which the service sees pass,
+// and an attempt's timer fires only when the test's time passes it.
+func TestOneFakeClockDrivesClientAndService(t *testing.T) {
+	start := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	clk := servicetest.NewClock(start)
+	srv := servicetest.NewServer(t, servicetest.WithClock(clk.Now))
+	srv.Script("/v3/users", servicetest.Step{Status: 429, RetryAfter: "30"}, servicetest.Step{Body: `{"users":[]}`})
+	c := resilienthttp.New(resilienthttp.WithClock(clk), resilienthttp.WithRandom(constRand(0)),
+		resilienthttp.WithPolicy(resilienthttp.Policy{AttemptTimeout: 5 * time.Second}))
+	defer c.CloseIdleConnections()
+
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/v3/users", nil); err != nil {
+		t.Fatalf("%v, want success after the 429 (an attempt's timer must not fire before its time)", err)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 {
+		t.Fatalf("service saw %d attempts, want 2", len(reqs))
+	}
+	if gap := reqs[1].Time.Sub(reqs[0].Time); gap < 30*time.Second {
+		t.Errorf("the service saw the retry %v after the 429, want at least the 30s asked", gap)
+	}
+	if reqs[0].Time != start {
+		t.Errorf("first attempt at %v by the service's clock, want the start %v", reqs[0].Time, start)
+	}
+}

@@ -1,9 +1,13 @@
 package servicetest_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/resilienthttp/resilienthttp/servicetest"
 )
@@ -64,4 +68,50 @@ func ExampleServer_DuplicateCommits() {
 	// Output:
 	// A-1 committed: 2 duplicates: 1
 	// key-1 committed: 1 duplicates: 0
+}
+
+// Scripts per method, a step computed from the request, and attempts
+// counted by the same patterns.
+func ExampleFunc() {
+	s := servicetest.New()
+	defer s.Close()
+	s.Script("GET /v3/users/u1", servicetest.Step{Body: `{"id":"u1","name":"ann"}`})
+	s.Script("POST /v3/users", servicetest.Func(func(r *http.Request) servicetest.Step {
+		var in struct{ Name string }
+		json.NewDecoder(r.Body).Decode(&in)
+		return servicetest.Step{Status: 201, Body: `{"id":"u2","name":"` + in.Name + `"}`}
+	}))
+
+	resp, _ := s.Client().Post(s.URL+"/v3/users", "application/json", strings.NewReader(`{"name":"bob"}`))
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, resp.Header.Get("Content-Type"), string(body))
+	fmt.Println("POSTs:", s.Attempts("POST /v3/users"), "GETs:", s.Attempts("GET /v3/users"))
+	// Output:
+	// 201 application/json {"id":"u2","name":"bob"}
+	// POSTs: 1 GETs: 0
+}
+
+// One fake clock for the service and the client under test: time moves
+// only when the client sleeps or the test advances it.
+func ExampleNewClock() {
+	clk := servicetest.NewClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	s := servicetest.New(servicetest.WithClock(clk.Now), servicetest.WithRateLimit(1, 1))
+	defer s.Close()
+
+	status := func() int {
+		resp, err := s.Client().Get(s.URL + "/v3/users")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	fmt.Println(status(), status())
+	// resilienthttp.WithClock(clk) makes a client sleep here, on clk.
+	clk.Sleep(context.Background(), time.Second)
+	fmt.Println(status(), "at", clk.Now().Format(time.TimeOnly))
+	// Output:
+	// 200 429
+	// 200 at 12:00:01
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,9 @@ type Step struct {
 
 	// Body is the response body. If it is empty and Status is 400 or more,
 	// the server generates an error body in Format from Code and Message.
+	// A Body that is a JSON object or array is sent as application/json
+	// unless Header sets Content-Type (or removes it with a nil value);
+	// any other is typed by net/http's sniffing (text/plain for text).
 	Body string
 
 	// BodySize, if larger than the body (Body or the generated one), pads
@@ -58,7 +62,33 @@ type Step struct {
 	// though the step fails: the server applied the write and then lost
 	// the response, which is how naive retries duplicate writes.
 	Commit bool
+
+	// compute, set by Func, computes the step from the request.
+	compute func(*http.Request) Step
 }
+
+// Func returns a Step whose answer f computes from the request: echo a
+// field of the body, page through a list by a query parameter, answer by a
+// header. The server calls f once per request that reaches the step, with
+// a copy of the request whose Body reads what the server received (its
+// first MaxRecordedBody bytes), and answers with the Step f returns as
+// with any other: recorded in Requests, counted in Attempts, committed or
+// deduplicated, its Delay and Fault applied.
+//
+// f runs without the server's lock held, so it may call the server's
+// methods (Attempts, Commits, Requests); it must be safe for concurrent
+// use when requests are. If f returns an invalid Step (see Script), or one
+// made by Func, the server answers 500 with a generated error body whose
+// code is SERVICETEST.INVALID_STEP and whose message says why, since a
+// test's mistake must not pass for the service's answer. A nil f makes
+// Script panic.
+func Func(f func(r *http.Request) Step) Step {
+	return Step{compute: f, Status: funcStatus}
+}
+
+// funcStatus marks a Step made by Func with a nil f, which Script rejects;
+// a Step from Func with a non-nil f ignores every field but compute.
+const funcStatus = -1
 
 // A Fault is a network-level failure injected into a response.
 //
@@ -119,40 +149,98 @@ func RetryAfterDate(t time.Time) string {
 	return t.UTC().Format(http.TimeFormat)
 }
 
-// Script sets how the server answers requests on path, matched exactly
-// against the request's URL path. Call N after Script gets steps[N-1]; once
-// the steps run out the last one repeats. Requests rejected by the rate
-// limiter or by WithFailureRatio do not consume steps.
+// Script sets how the server answers requests that match pattern. Call N
+// after Script gets steps[N-1]; once the steps run out the last one
+// repeats. Requests rejected by the rate limiter or by WithFailureRatio do
+// not consume steps.
 //
-// The path "" or "/" scripts every path that has no script of its own,
-// each such path running through the steps independently.
+// A pattern is a path, or a method, one or more spaces or tabs, and a
+// path, as net/http's ServeMux writes a method in its patterns:
+// "/v3/users" answers every method, "POST /v3/users" only POST, and, as
+// in ServeMux, "GET /v3/users" answers GET and HEAD. The path is matched
+// exactly against the request's URL path (no wildcards, no subtrees),
+// except that "" or "/" stands for every path without a script of its
+// own, each such path running through the steps independently: "/"
+// answers every method, "POST /" every POST. A request takes the first
+// script that exists of, in order: its method and path, its path, its
+// method and "/", and "/".
 //
-// Script replaces any earlier script for path and restarts its sequence;
-// with no steps it removes the script. It panics on an invalid Step, since
-// that is a mistake in the test itself.
-func (s *Server) Script(path string, steps ...Step) {
+// Script replaces any earlier script for pattern and restarts its
+// sequence; with no steps it removes the script. It panics on an invalid
+// Step or pattern (a method that is not an RFC 9110 token, a path that
+// does not start with "/" after a method, a host), since that is a mistake
+// in the test itself.
+func (s *Server) Script(pattern string, steps ...Step) {
+	method, path, err := parsePattern(pattern)
+	if err != nil {
+		panic(fmt.Sprintf("servicetest: Script(%q): %v", pattern, err))
+	}
 	sc := &script{steps: make([]Step, len(steps)), calls: map[string]int{}}
 	for i, st := range steps {
 		if err := st.validate(); err != nil {
-			panic(fmt.Sprintf("servicetest: Script(%q) step %d: %v", path, i+1, err))
+			panic(fmt.Sprintf("servicetest: Script(%q) step %d: %v", pattern, i+1, err))
 		}
 		st.Header = st.Header.Clone() // the caller may reuse its header
 		sc.steps[i] = st
 	}
-	if path == "" {
-		path = "/"
-	}
+	key := scriptKey(method, path)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(steps) == 0 {
-		delete(s.st.scripts, path)
+		delete(s.st.scripts, key)
 		return
 	}
-	s.st.scripts[path] = sc
+	s.st.scripts[key] = sc
+}
+
+// parsePattern splits a Script or Attempts pattern into its method (empty
+// for any) and its path ("/" for "").
+func parsePattern(pattern string) (method, path string, err error) {
+	path = pattern
+	if i := strings.IndexAny(pattern, " \t"); i >= 0 {
+		method, path = pattern[:i], strings.TrimLeft(pattern[i:], " \t")
+		if !isToken(method) {
+			return "", "", fmt.Errorf("method %q is not a token", method)
+		}
+		if !strings.HasPrefix(path, "/") {
+			return "", "", fmt.Errorf("path %q after the method must start with \"/\" (hosts are not matched)", path)
+		}
+	}
+	if path == "" {
+		path = "/"
+	}
+	return method, path, nil
+}
+
+// scriptKey is the key of a script or a count: the path, or the method, a
+// space and the path.
+func scriptKey(method, path string) string {
+	if method == "" {
+		return path
+	}
+	return method + " " + path
+}
+
+// isToken reports whether s is an RFC 9110 token, the syntax of a method.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func (st Step) validate() error {
+	if st.compute != nil {
+		return nil
+	}
 	switch {
+	case st.Status == funcStatus:
+		return fmt.Errorf("Func with a nil function")
 	case st.Status != 0 && (st.Status < 200 || st.Status > 599):
 		return fmt.Errorf("status %d out of range 200-599", st.Status)
 	case st.Fault < 0 || st.Fault >= numFaults:
@@ -172,16 +260,34 @@ type script struct {
 	calls map[string]int // per request path, so the default script restarts for each path
 }
 
-// next returns the step for the next request on path. s.mu must be held.
-func (st *state) next(path string) Step {
-	sc := st.scripts[path]
-	if sc == nil {
-		sc = st.scripts["/"]
-	}
+// next returns the step for the next request with method on path. s.mu
+// must be held.
+func (st *state) next(method, path string) Step {
+	sc := st.lookup(method, path)
 	if sc == nil {
 		return Step{}
 	}
 	i := min(sc.calls[path], len(sc.steps)-1)
 	sc.calls[path] = i + 1 // saturates instead of growing without bound
 	return sc.steps[i]
+}
+
+// lookup returns the script for a request, in Script's order: method and
+// path, path, method and "/", "/". A GET script also answers HEAD.
+func (st *state) lookup(method, path string) *script {
+	methods := []string{method}
+	if method == http.MethodHead {
+		methods = append(methods, http.MethodGet)
+	}
+	for _, p := range []string{path, "/"} {
+		for _, m := range methods {
+			if sc := st.scripts[scriptKey(m, p)]; sc != nil {
+				return sc
+			}
+		}
+		if sc := st.scripts[p]; sc != nil {
+			return sc
+		}
+	}
+	return nil
 }

@@ -2,15 +2,19 @@
 // HTTP clients, in the way net/http/httptest provides a bare test server.
 //
 // A [Server] answers each request according to a script of [Step]s for its
-// path, optionally behind a token-bucket rate limiter and seeded failure
-// injection, and records what it received: requests, attempts per path,
-// committed writes and TCP connections. Tests can then assert on client
+// path, or for its method and path ("POST /v3/users", as net/http's
+// ServeMux writes patterns), optionally behind a token-bucket rate limiter
+// and seeded failure injection, and records what it received: requests,
+// attempts per pattern, committed writes and TCP connections. A step can
+// be computed from the request ([Func]). Tests can then assert on client
 // behaviour ("retried twice", "honoured Retry-After", "made no duplicate
 // writes", "reused its connection") rather than on server internals.
 //
 // Servers share no state with each other, and the clock used for rate
 // limiting and dates can be replaced with [WithClock], so tests need no
-// sleeps. Only [Step.Delay] waits in real time.
+// sleeps. A [Clock] from [NewClock] can drive the server and the client
+// under test together: a client's 30 s wait for a Retry-After then costs
+// no real time. Only [Step.Delay] waits in real time.
 package servicetest
 
 import (
@@ -20,6 +24,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
@@ -28,6 +34,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -156,11 +163,23 @@ func (s *Server) Reset() {
 	s.st = newState(&s.cfg)
 }
 
-// Attempts returns the number of requests received on path.
-func (s *Server) Attempts(path string) int {
+// Attempts returns the number of requests received that pattern matches,
+// a pattern as Script reads it, matched exactly: "/v3/users" counts every
+// request on that path, "POST /v3/users" the POSTs, "GET /v3/users" the
+// GETs and HEADs. "/" counts the requests on "/" only, not on every path.
+// It panics on an invalid pattern.
+func (s *Server) Attempts(pattern string) int {
+	method, path, err := parsePattern(pattern)
+	if err != nil {
+		panic(fmt.Sprintf("servicetest: Attempts(%q): %v", pattern, err))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.st.attempts[path]
+	n := s.st.attempts[scriptKey(method, path)]
+	if method == http.MethodGet {
+		n += s.st.attempts[scriptKey(http.MethodHead, path)]
+	}
+	return n
 }
 
 // Total returns the number of requests received on all paths.
@@ -200,6 +219,15 @@ func (s *Server) Requests() []Request {
 // the first 2xx response given for that key, with the header
 // Idempotent-Replayed: true. Writes keyed by order_id or body hash have no
 // such protection, which is how naive retries create duplicates.
+//
+// A key whose first commit answered an error ([Step.Commit],
+// [WithCommitThenFail]: the write applied, the response lost) has no 2xx
+// to replay. A retry under that key then gets its own step's answer: a
+// 2xx is recorded Duplicate, not committed again, sent without
+// Idempotent-Replayed, and is what later duplicates get replayed; an error
+// step (one with Commit set is recorded Duplicate) answers its error. So
+// a client retrying a committed-then-failed keyed write sees its script's
+// next answer, and Commits(key) stays 1.
 func (s *Server) Commits(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -277,9 +305,7 @@ type plan struct {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, n, sum := readBody(r.Body)
 	now := s.cfg.now()
-	s.mu.Lock()
 	p := s.decide(r, body, n, sum, now)
-	s.mu.Unlock()
 
 	if p.delay > 0 && !s.wait(r.Context(), p.delay) {
 		if s.ctx.Err() != nil {
@@ -342,12 +368,16 @@ func writePadding(ctx context.Context, w io.Writer, n int64) {
 	}
 }
 
-// decide records the request and chooses its response. s.mu must be held.
+// decide records the request and chooses its response, under s.mu but
+// for a Func step's function.
 func (s *Server) decide(r *http.Request, body []byte, n int64, sum [sha256.Size]byte, now time.Time) plan {
-	st := &s.st
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &s.st // still the server's state after a Reset while unlocked
 	path := r.URL.Path
 	st.total++
 	st.attempts[path]++
+	st.attempts[scriptKey(r.Method, path)]++
 	rec := Request{
 		Method:  r.Method,
 		Path:    path,
@@ -369,7 +399,17 @@ func (s *Server) decide(r *http.Request, body []byte, n int64, sum [sha256.Size]
 	} else if st.failRand != nil && st.failRand.Float64() < s.cfg.failRatio {
 		step = Step{Status: s.cfg.failStatuses[st.failRand.IntN(len(s.cfg.failStatuses))]}
 	} else {
-		step = st.next(path)
+		step = st.next(r.Method, path)
+	}
+	if step.compute != nil {
+		// The test's function may call the server's methods: it runs
+		// unlocked, and a panic in it (the test's bug) leaves s.mu locked
+		// for the deferred Unlock.
+		s.mu.Unlock()
+		func() {
+			defer s.mu.Lock()
+			step = computeStep(step.compute, r, body)
+		}()
 	}
 	p.resp = s.render(step, path)
 
@@ -421,6 +461,11 @@ func (s *Server) render(step Step, path string) response {
 	if step.RetryAfter != "" {
 		resp.header.Set("Retry-After", step.RetryAfter)
 	}
+	if _, set := resp.header["Content-Type"]; !set && isJSONDocument(step.Body) {
+		// Go would sniff text/plain, and generated clients then decode
+		// nothing.
+		resp.header.Set("Content-Type", "application/json")
+	}
 	if step.Body == "" && resp.status >= 400 {
 		f := step.Format
 		if f == FormatDefault {
@@ -433,6 +478,30 @@ func (s *Server) render(step Step, path string) response {
 		resp.body = b
 	}
 	return resp
+}
+
+// isJSONDocument reports whether body is a JSON object or array.
+func isJSONDocument(body string) bool {
+	b := strings.TrimLeft(body, " \t\r\n")
+	return b != "" && (b[0] == '{' || b[0] == '[') && json.Valid([]byte(b))
+}
+
+// computeStep runs a Func step's function on a copy of r whose body reads
+// what the server received, and returns the step it computed, or a 500
+// that says what is wrong with it.
+func computeStep(f func(*http.Request) Step, r *http.Request, body []byte) Step {
+	rr := r.Clone(r.Context())
+	rr.Body = io.NopCloser(bytes.NewReader(body))
+	st := f(rr)
+	err := st.validate()
+	if err == nil && (st.compute != nil || st.Status == funcStatus) {
+		err = errors.New("a Func step's function returned a Step made by Func")
+	}
+	if err != nil {
+		return Step{Status: http.StatusInternalServerError, Code: "SERVICETEST.INVALID_STEP", Message: "servicetest: Func returned an invalid Step: " + err.Error()}
+	}
+	st.Header = st.Header.Clone() // the function may reuse its header
+	return st
 }
 
 func (r response) clone() response {

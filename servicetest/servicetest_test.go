@@ -746,6 +746,10 @@ func TestInvalidArgumentsPanic(t *testing.T) {
 		"error format":  func() { WithErrorFormat(FormatDefault) },
 		"body size":     func() { s.Script("/", Step{BodySize: -1}) },
 		"size + fault":  func() { s.Script("/", Step{BodySize: 100, Fault: FaultTruncatedBody}) },
+		"nil Func":      func() { s.Script("/", Func(nil)) },
+		"method token":  func() { s.Script("P(ST /x", Step{}) },
+		"host":          func() { s.Script("POST example.com/x", Step{}) },
+		"Attempts":      func() { s.Attempts("GET x") },
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -859,4 +863,26 @@ func TestBodySizeStopsWhenClientLeaves(t *testing.T) {
 	resp.Body.Close() // not at EOF: the client drops the connection
 	// The handler returns, so the server closes its side too.
 	waitFor(t, func() bool { return s.ConnsOpen() == 0 })
+}
+
+// A body that is a JSON document goes out as application/json, as a real
+// service's would; generated clients decode nothing from text/plain.
+func TestJSONBodyIsSentAsJSON(t *testing.T) {
+	s := NewServer(t)
+	for _, tc := range []struct {
+		step Step
+		want string
+	}{
+		{Step{Body: `{"id":"u1"}`}, "application/json"},
+		{Step{Body: " \n[1, 2]"}, "application/json"},
+		{Step{Status: 404, Body: `{"error_code":"IAM.0003"}`}, "application/json"},
+		{Step{Body: `{"id":`}, "text/plain; charset=utf-8"}, // not JSON: sniffed
+		{Step{Body: `42`}, "text/plain; charset=utf-8"},     // a JSON number, but not a document
+		{Step{Body: "hello"}, "text/plain; charset=utf-8"},
+		{Step{Body: `{"id":"u1"}`, Header: http.Header{"content-type": {"application/vnd.api+json"}}}, "application/vnd.api+json"},
+		{Step{Body: `{"id":"u1"}`, Header: http.Header{"Content-Type": nil}}, ""}, // removed, as the step says
+	} {
+		s.Script("/x", tc.step)
+		equal(t, "Content-Type of "+tc.step.Body, get(t, s, "/x").header.Get("Content-Type"), tc.want)
+	}
 }
