@@ -142,6 +142,14 @@ var defaultStatusRules = map[int]Rule{
 // is never a failure, an unknown Rule, a malformed header name).
 // UnmarshalJSON checks what it decodes the same way, and also rejects keys
 // it does not know, so a policy shipped as JSON that decodes is valid.
+//
+// Its JSON keys, one per field, in snake_case: max_attempts, base_delay,
+// max_delay, max_retry_after, attempt_timeout, idempotency_key_header,
+// statuses, client_errors, server_errors, connect_errors, send_errors,
+// retry_hint_headers. Rules are written by name: "default", "fail",
+// "retry", "retry-idempotent", "retry-with-retry-after". The README's
+// "Policy reference" gives each key's type, default and meaning in one
+// table.
 type Policy struct {
 	// MaxAttempts is the number of attempts per call, the first included.
 	// Zero means 4; 1 turns retries off.

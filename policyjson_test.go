@@ -3,6 +3,7 @@ package resilienthttp_test
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -270,6 +271,51 @@ func TestPolicyJSONRetryHintHeaders(t *testing.T) {
 		var back resilienthttp.Policy
 		if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, p) {
 			t.Errorf("%s: round trip through %s gave %#v, %v", tc.json, b, back.RetryHintHeaders, err)
+		}
+	}
+}
+
+// The README's Policy reference names every JSON key and every rule name,
+// so a key added to the wire form without a row there fails here.
+func TestPolicyReferenceNamesEveryKey(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ref, ok := strings.Cut(string(readme), "### Policy reference")
+	if !ok {
+		t.Fatal("README.md has no Policy reference section")
+	}
+	ref, _, _ = strings.Cut(ref, "\n## ")
+	b, err := json.Marshal(resilienthttp.DefaultPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(b, &keys); err != nil {
+		t.Fatal(err)
+	}
+	keys["attempt_timeout"], keys["statuses"] = nil, nil // zero in DefaultPolicy, so not written
+	for k := range keys {
+		if !strings.Contains(ref, "| `"+k+"` |") {
+			t.Errorf("the Policy reference has no row for the JSON key %q", k)
+		}
+	}
+	for r := resilienthttp.RuleDefault; r <= resilienthttp.RuleRetryWithRetryAfter; r++ {
+		if !strings.Contains(ref, "| `\""+r.String()+"\"` |") {
+			t.Errorf("the Policy reference has no row for the rule name %q", r)
+		}
+	}
+	// Every key in the reference decodes: none is made up.
+	for _, line := range strings.Split(ref, "\n") {
+		if k, ok := strings.CutPrefix(line, "| `"); ok && strings.Contains(line, "| `") {
+			k, _, _ = strings.Cut(k, "`")
+			if strings.HasPrefix(k, `"`) {
+				continue // a rule name
+			}
+			if _, known := keys[k]; !known {
+				t.Errorf("the Policy reference names %q, which is not a key", k)
+			}
 		}
 	}
 }
