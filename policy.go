@@ -357,7 +357,8 @@ func (e *PolicyError) Is(target error) bool { return target == ErrInvalidPolicy 
 // not HTTP status codes); every Rule, in Statuses and in ClientErrors,
 // ServerErrors, ConnectErrors and SendErrors, is one of the declared
 // constants RuleDefault..RuleRetryWithRetryAfter; IdempotencyKeyHeader, if
-// set, is a valid header field name (an RFC 9110 token). The zero Policy,
+// set, and every entry of RetryHintHeaders are valid header field names
+// (RFC 9110 tokens). The zero Policy,
 // DefaultPolicy() and RFC9110Policy() are valid.
 //
 // New and ContextWithPolicy accept any Policy; a call made with an invalid

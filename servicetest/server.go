@@ -190,7 +190,9 @@ func (s *Server) Total() int {
 }
 
 // Requests returns a copy of the records of all requests received, in
-// arrival order.
+// arrival order, except that a request answered by a [Func] step is
+// recorded once its function returns, after requests that arrived while
+// it ran.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
