@@ -249,3 +249,21 @@ func ExampleClient_StandardClient() {
 	// status: 404
 	// SVC.0404 no such item after 2 attempts
 }
+
+// An SDK's per-call policy starts from its client's: the SDK's own rules
+// stay, and the copy shares nothing with the client.
+func ExampleClient_Policy() {
+	c := resilienthttp.New(resilienthttp.WithPolicy(resilienthttp.Policy{
+		Statuses: map[int]resilienthttp.Rule{409: resilienthttp.RuleRetryIdempotent},
+	}))
+	defer c.CloseIdleConnections()
+
+	p := c.Policy()
+	p.MaxAttempts = 1
+	p.Statuses[423] = resilienthttp.RuleRetry // this copy's, not the client's
+	fmt.Println("call:", p.MaxAttempts, "attempt; 409:", p.StatusRule(409))
+	fmt.Println("client:", c.Policy().MaxAttempts, "attempts; 423:", c.Policy().StatusRule(423))
+	// Output:
+	// call: 1 attempt; 409: retry-idempotent
+	// client: 4 attempts; 423: fail
+}
