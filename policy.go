@@ -430,11 +430,22 @@ func (p Policy) check(n naming) []error {
 			break
 		}
 	}
-	codes := make([]int, 0, len(p.Statuses))
-	for code := range p.Statuses {
-		codes = append(codes, code)
+	p.checkStatuses(bad)
+	for _, r := range []struct {
+		id string
+		r  Rule
+	}{{"ClientErrors", p.ClientErrors}, {"ServerErrors", p.ServerErrors}, {"ConnectErrors", p.ConnectErrors}, {"SendErrors", p.SendErrors}} {
+		if !r.r.known() {
+			bad(r.id, r.r.String(), unknownRule)
+		}
 	}
-	slices.Sort(codes)
+	return errs
+}
+
+// checkStatuses reports, through bad, every Statuses entry that is not a
+// failure status or holds an unknown Rule, in order of status.
+func (p Policy) checkStatuses(bad func(id, goValue, reason string)) {
+	codes := slices.Sorted(maps.Keys(p.Statuses))
 	for _, code := range codes {
 		id := "Statuses[" + strconv.Itoa(code) + "]"
 		switch {
@@ -447,15 +458,6 @@ func (p Policy) check(n naming) []error {
 			bad(id, r.String(), unknownRule)
 		}
 	}
-	for _, r := range []struct {
-		id string
-		r  Rule
-	}{{"ClientErrors", p.ClientErrors}, {"ServerErrors", p.ServerErrors}, {"ConnectErrors", p.ConnectErrors}, {"SendErrors", p.SendErrors}} {
-		if !r.r.known() {
-			bad(r.id, r.r.String(), unknownRule)
-		}
-	}
-	return errs
 }
 
 // unknownRule is the reason for a Rule that is none of the constants. JSON
@@ -716,34 +718,14 @@ func decide(p *Policy, f *facts) decision {
 		return decision{reason: StopNotRetryable, sent: true, succeeded: true}
 	}
 	d := decision{sent: f.sent || f.err == nil}
-	rule := p.StatusRule(f.status)
-	if f.err != nil {
-		rule = classify(f.err, p)
-	} else if f.status == http.StatusUnauthorized && f.canRefresh {
-		rule, d.refresh = RuleRetry, true
-	}
-	d.retryable = f.hint.overrule(rule.allows(f.safe, f.hasRetryAfter), f.safe)
+	d.retryable, d.refresh = judge(p, f)
 	if f.hint == hintStop {
 		d.reason, d.refresh = StopServerSaidNoRetry, false
 		return d
 	}
 	d.spendsBudget = d.retryable && f.retryAfter <= 0 && !d.refresh
 	n := f.attempts + 1
-	switch {
-	case !d.retryable:
-		d.reason = StopNotRetryable
-	case n >= p.MaxAttempts:
-		d.reason = StopAttemptsExhausted
-	case d.spendsBudget && !f.budgetLeft:
-		d.reason = StopBudgetExhausted
-	case f.bodyOnce:
-		d.reason = StopBodyNotReplayable
-	case f.ctxDone:
-		d.reason = StopContextDone
-	case f.retryAfter > p.MaxRetryAfter && !d.refresh:
-		d.reason = StopRetryAfterTooLong
-	}
-	if d.reason != "" {
+	if d.reason = stopBefore(p, f, &d, n); d.reason != "" {
 		d.refresh = false
 		return d
 	}
@@ -764,4 +746,37 @@ func decide(p *Policy, f *facts) decision {
 	}
 	d.retry = true
 	return d
+}
+
+// judge returns whether the policy, with the server's hint, allows
+// repeating the attempt, and whether the repeat is with a refreshed
+// credential (a 401 the refresh hook may cure).
+func judge(p *Policy, f *facts) (retryable, refresh bool) {
+	rule := p.StatusRule(f.status)
+	if f.err != nil {
+		rule = classify(f.err, p)
+	} else if f.status == http.StatusUnauthorized && f.canRefresh {
+		rule, refresh = RuleRetry, true
+	}
+	return f.hint.overrule(rule.allows(f.safe, f.hasRetryAfter), f.safe), refresh
+}
+
+// stopBefore returns why a call whose attempt n ended as f says stops
+// before any wait, in order of precedence; "" when it may go on.
+func stopBefore(p *Policy, f *facts, d *decision, n int) StopReason {
+	switch {
+	case !d.retryable:
+		return StopNotRetryable
+	case n >= p.MaxAttempts:
+		return StopAttemptsExhausted
+	case d.spendsBudget && !f.budgetLeft:
+		return StopBudgetExhausted
+	case f.bodyOnce:
+		return StopBodyNotReplayable
+	case f.ctxDone:
+		return StopContextDone
+	case f.retryAfter > p.MaxRetryAfter && !d.refresh:
+		return StopRetryAfterTooLong
+	}
+	return ""
 }
