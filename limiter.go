@@ -26,9 +26,14 @@ import (
 // answer, but never past 100 ms after the probe went out, nor into their
 // deadline: then they go anyway, so a slow first answer delays them by at
 // most that. A probe that fails (a transport error, a 5xx, a 429, a panic
-// in the base transport) passes the turn to the next call. A fixed Rate
-// goes without the probe, since the caller has declared the pace, as does
-// NoFirstContactProbe.
+// in the base transport) passes the turn to the next call. Once the probe
+// is answered well, and unless its answer declared a quota, the calls that
+// waited go out at a ramp, not all at once: 16 at once, then 1000 a second,
+// a pace that doubles every 10 ms while answers come and is lifted after
+// 100 ms; so against a rate-limited host the first refusal comes back
+// before the other callers have spent its burst, and they meet one refusal,
+// not one each. A fixed Rate goes without the probe and the ramp, since the
+// caller has declared the pace, as does NoFirstContactProbe.
 type LimiterSettings struct {
 	// Rate is a fixed limit on requests per second to each host, with Burst
 	// requests allowed at once. Zero (or +Inf) means no fixed limit: the
@@ -152,6 +157,12 @@ type hostLimiter struct {
 	mixedPartitions bool
 	// lastRaise is when the pace last rose (see increase).
 	lastRaise time.Time
+	// ramping is set while the first-contact ramp paces the host (see
+	// rampStart), until rampUntil (Unix nanoseconds) at the latest;
+	// rampRaise is when its pace last doubled.
+	ramping   atomic.Bool
+	rampUntil atomic.Int64
+	rampRaise time.Time
 	// lastCutRetried says the last cut came from a 429, which callers
 	// repeat, rather than from a 503, which they do not.
 	lastCutRetried bool
@@ -186,6 +197,25 @@ func newHostLimiter(s LimiterSettings, maxPause time.Duration, now time.Time) *h
 // others no more than one step of the limiter's own waits
 // (maxReservation). Past it the probe has nothing to teach them in time.
 const firstContactWait = 100 * time.Millisecond
+
+// When the first-contact probe is answered well, a host the client knows
+// nothing more of is paced at rampStart requests per second with a burst
+// of rampBurst, a pace that doubles every rampStep while answers come,
+// until it passes rampEnd or rampFor has passed: then the host is left
+// unpaced. Sent at once, the callers that waited for the probe spend a
+// rate-limited host's burst in the same instant, and those answered first
+// go again before the refusals of the rest have paused the host, so the
+// first wave of refusals is as large as the callers are many; at the
+// ramp's pace the first refusal comes back before the next few requests
+// go. A caller that sends fewer than rampStart requests a second never
+// waits for it.
+const (
+	rampStart = 1000.0
+	rampBurst = 16
+	rampStep  = 10 * time.Millisecond
+	rampEnd   = 50000.0
+	rampFor   = 100 * time.Millisecond
+)
 
 // wait blocks until the host may be sent a request: its turn as the probe,
 // or the probe's answer (see awaitProbe), until the host has answered well;
@@ -261,6 +291,53 @@ func (h *hostLimiter) endProbe(answeredWell bool) {
 	h.probeSlot <- struct{}{}
 }
 
+// startRamp begins the first-contact ramp (see rampStart) when the host
+// first answers well, unless that answer declared a quota.
+func (h *hostLimiter) startRamp(now time.Time) {
+	if h.settings.Static {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.limited.Load() {
+		return // a declared quota, or a ramp already
+	}
+	h.lim.Store(rate.NewLimiter(rampStart, rampBurst))
+	h.rampRaise = now
+	h.rampUntil.Store(now.Add(rampFor).UnixNano())
+	h.ramping.Store(true)
+	h.limited.Store(true)
+}
+
+// endRamp ends the first-contact ramp, if it is on, leaving the host
+// unpaced.
+func (h *hostLimiter) endRamp() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ramping.Load() {
+		h.lim.Store(rate.NewLimiter(rate.Inf, 1))
+		h.limited.Store(false)
+		h.stopRamp()
+	}
+}
+
+// stopRamp marks the ramp over, by its end or by what the host said;
+// h.mu must be held.
+func (h *hostLimiter) stopRamp() {
+	h.ramping.Store(false)
+	h.rampUntil.Store(0)
+}
+
+// gateOpen reports whether the host has answered well (or needs no probe).
+func (h *hostLimiter) gateOpen() bool {
+	select {
+	case <-h.probed:
+		return true
+	default:
+		return false
+	}
+}
+
 // answeredWell reports whether an attempt's outcome opens the first-contact
 // gate: any answer but a throttle or a server failure.
 func answeredWell(a *answer) bool {
@@ -277,6 +354,10 @@ func (h *hostLimiter) pace(ctx context.Context, host string, clk Clock) error {
 			return nil
 		}
 		now := clk.Now()
+		if until := h.rampUntil.Load(); until != 0 && now.UnixNano() >= until {
+			h.endRamp()
+			continue
+		}
 		r := h.lim.Load().ReserveN(now, 1)
 		if !r.OK() {
 			return &RateLimitError{Host: host, Wait: time.Duration(math.MaxInt64)}
@@ -354,6 +435,10 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 	status := resp.StatusCode
 	if answeredWell(a) {
 		h.good.add(resp.Request)
+		if !h.gateOpen() {
+			// After the answer's own rate-limit headers are read.
+			defer h.startRamp(clk.Now())
+		}
 	}
 	refusal := status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
 	if !refusal && !h.limited.Load() && !hasRateLimitHeaders(resp.Header) {
@@ -512,6 +597,7 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
 	// pauses the host until it resets.
 	lim := rate.NewLimiter(rate.Limit(r), max(left/2, h.settings.Burst, 1))
 	lim.SetLimitAt(now, rate.Limit(r)) // start its clock at now
+	h.stopRamp()
 	h.lim.Store(lim)
 	h.limited.Store(true)
 }
@@ -526,7 +612,7 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		return
 	}
 	var r float64
-	if cur := float64(h.lim.Load().Limit()); h.limited.Load() && cur < math.MaxFloat64 {
+	if cur := float64(h.lim.Load().Limit()); h.limited.Load() && cur < math.MaxFloat64 && !h.ramping.Load() {
 		// Slow start overshoots by up to twice; after it the pace sits just
 		// under the server's limit and a 429 means only a little too fast.
 		f := decreaseFactor
@@ -550,6 +636,7 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		// high at worst one more cut.
 		elapsed := max(now.Sub(h.windowStart), time.Second)
 		r = 2 * float64(h.accepted.Load()) / elapsed.Seconds()
+		h.stopRamp()
 	}
 	h.decreases++
 	h.lastRaise = now
@@ -568,6 +655,10 @@ func (h *hostLimiter) increase(now time.Time) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.ramping.Load() {
+		h.ramp(now)
+		return
+	}
 	h.recent.add(now)
 	lim := h.lim.Load()
 	cur := float64(lim.Limit())
@@ -614,6 +705,24 @@ func (h *hostLimiter) increase(now time.Time) {
 	if next != cur {
 		lim.SetLimitAt(now, rate.Limit(next))
 	}
+}
+
+// ramp doubles the first-contact ramp's pace once per rampStep, and ends
+// the ramp past rampEnd; h.mu must be held.
+func (h *hostLimiter) ramp(now time.Time) {
+	if now.Sub(h.rampRaise) < rampStep {
+		return
+	}
+	h.rampRaise = now
+	lim := h.lim.Load()
+	next := 2 * float64(lim.Limit())
+	if next > rampEnd {
+		h.lim.Store(rate.NewLimiter(rate.Inf, 1))
+		h.limited.Store(false)
+		h.stopRamp()
+		return
+	}
+	lim.SetLimitAt(now, rate.Limit(next))
 }
 
 // setLimit changes the host's pace; h.mu must be held.

@@ -3,6 +3,7 @@ package resilienthttp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"testing"
@@ -131,7 +132,7 @@ type eventClock struct {
 
 func (c *eventClock) Now() time.Time { return c.now }
 func (c *eventClock) Sleep(_ context.Context, d time.Duration) error {
-	if len(c.sleeps) == 0 {
+	if len(c.sleeps) == 0 && c.event != nil {
 		c.event(c.now)
 	}
 	c.sleeps = append(c.sleeps, d)
@@ -329,5 +330,67 @@ func TestPartitionsKeptApart(t *testing.T) {
 	}
 	if _, ok := parseRateLimitHeaders(http.Header{"Ratelimit": {`"user";r=3;t=1;pk=:Ym9i:`}}, clk.now); !ok {
 		t.Error("a partitioned RateLimit field not parsed")
+	}
+}
+
+// TestFirstContactRamp checks that the callers of a host that has just
+// answered its first-contact probe go at the ramp's pace rather than all at
+// once, that the ramp ends by itself, and that a declared quota or a
+// refusal takes its place.
+func TestFirstContactRamp(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodGet, "http://h/v1/items", nil)
+	answerWith := func(h *hostLimiter, clk Clock, status int, header http.Header) {
+		var a answer
+		a.read(&http.Response{StatusCode: status, Header: header, Request: req}, nil, clk)
+		h.observe(&a, clk)
+	}
+	probed := func(header http.Header) (*hostLimiter, *eventClock) {
+		clk := &eventClock{now: time.Unix(1_800_000_000, 0), event: func(time.Time) {}}
+		h := newHostLimiter(LimiterSettings{}, DefaultMaxRetryAfter, clk.now)
+		if probe, err := h.wait(context.Background(), "h", clk); !probe || err != nil {
+			t.Fatalf("first caller: probe %v, %v; want the probe", probe, err)
+		}
+		answerWith(h, clk, 200, header)
+		h.endProbe(true)
+		return h, clk
+	}
+
+	h, clk := probed(nil)
+	const callers = 40 // all at once, as the callers held back by the probe
+	for range callers {
+		if _, err := h.wait(context.Background(), "h", clk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := make([]time.Duration, callers-rampBurst)
+	for i := range want {
+		want[i] = time.Second / rampStart
+	}
+	if fmt.Sprint(clk.sleeps) != fmt.Sprint(want) {
+		t.Errorf("%d callers at first contact waited %v, want the first %d at once and the rest %v apart",
+			callers, clk.sleeps, rampBurst, time.Second/rampStart)
+	}
+	clk.now = clk.now.Add(rampFor)
+	clk.sleeps = nil
+	for range callers {
+		h.wait(context.Background(), "h", clk)
+	}
+	if len(clk.sleeps) != 0 || h.limited.Load() {
+		t.Errorf("after rampFor: waits %v, paced %v; want the host unpaced", clk.sleeps, h.limited.Load())
+	}
+
+	h, _ = probed(http.Header{"Ratelimit-Policy": {`"default";q=50;w=1`}})
+	if h.ramping.Load() || float64(h.lim.Load().Limit()) != 50*headerHeadroom {
+		t.Errorf("a quota declared by the probe's answer: ramping %v at %v, want the declared pace", h.ramping.Load(), h.lim.Load().Limit())
+	}
+
+	h, clk = probed(nil)
+	for range 19 {
+		answerWith(h, clk, 200, nil)
+	}
+	answerWith(h, clk, 429, http.Header{"Retry-After": {"1"}})
+	if h.ramping.Load() || float64(h.lim.Load().Limit()) != 2*20 {
+		t.Errorf("a refusal during the ramp: ramping %v at %v, want the first cut, to twice the 20 accepted a second",
+			h.ramping.Load(), h.lim.Load().Limit())
 	}
 }

@@ -363,6 +363,7 @@ func TestDisabledService503LeavesTheRestOfTheHostAlone(t *testing.T) {
 		if _, err := do(t, c, http.MethodGet, srv.URL+"/v1/users", nil); err != nil {
 			t.Fatal(err)
 		}
+		clk.Advance(time.Second) // past the first-contact ramp: these calls come one at a time
 		for round := 0; round < 5; round++ {
 			for i := 0; i < 10; i++ {
 				if _, err := do(t, c, http.MethodGet, srv.URL+"/v1/disabled", nil); !errors.Is(err, resilienthttp.ErrServiceUnavailable) {
@@ -401,6 +402,7 @@ func TestLimiterScopedPerOperation(t *testing.T) {
 			srv := servicetest.NewServer(t, servicetest.WithClock(clk.Now))
 			srv.Script("/v1/exports", servicetest.Step{Status: 429, RetryAfter: "30"})
 			do(t, c, http.MethodGet, srv.URL+"/v1/users", nil) // the host has answered
+			clk.Advance(time.Second)                           // past the first-contact ramp
 			if _, err := do(t, c, http.MethodPost, srv.URL+"/v1/exports", nil); !errors.Is(err, resilienthttp.ErrTooManyRequests) {
 				t.Fatalf("the throttled operation: %v, want its 429", err)
 			}
