@@ -49,8 +49,12 @@ type Client struct {
 	maxBuffered   int64
 	logger        *slog.Logger
 	onRetry       func(RetryEvent)
-	requestIDs    []string
-	errorsIn2xx   bool
+	observers     []Observer // as given to WithObserver
+	// obs is every observer's and the logger's, merged: an unset field is
+	// an event no one observes.
+	obs         Observer
+	requestIDs  []string
+	errorsIn2xx bool
 
 	limiter *LimiterSettings // nil: off
 	breaker *BreakerSettings // nil: off
@@ -88,6 +92,11 @@ func (c *Client) setup(opts []Option) {
 			opt(c)
 		}
 	}
+	obs := c.observers
+	if c.logger != nil {
+		obs = append(obs[:len(obs):len(obs)], logObserver(c.logger))
+	}
+	c.obs = mergeObservers(obs...)
 	c.policyErr = c.policy.Validate()
 	c.policy = c.policy.withDefaults()
 	if c.breaker != nil {
