@@ -80,11 +80,25 @@ type call struct {
 	refreshPending bool
 	refreshed      bool
 
-	// For the observers (Observer), set only when there are some.
+	// ev is what the observers' events need, made only when there are
+	// observers (see events): the call's own size is the hot path's.
+	ev *callEvents
+}
+
+// callEvents is the part of a call's state that only its events use.
+type callEvents struct {
 	url      string       // the request's URL, redacted
 	start    time.Time    // when the call began
 	sends    int          // requests handed to the base transport
 	limWaits limiterWaits // the current attempt's limiter waits
+}
+
+// events returns the call's event state, making it on first use.
+func (cl *call) events() *callEvents {
+	if cl.ev == nil {
+		cl.ev = &callEvents{url: redactURL(cl.req.URL)}
+	}
+	return cl.ev
 }
 
 // errorHead is the start of the final error response's body and the error
@@ -155,25 +169,25 @@ func (cl *call) run(standard bool) (*http.Response, error) {
 // begin tells the observers that the call begins; the context CallStart
 // returns becomes the call's.
 func (cl *call) begin() {
-	c := cl.c
-	cl.url = redactURL(cl.req.URL)
-	cl.start = c.clock.Now()
+	c, ev := cl.c, cl.events()
+	ev.start = c.clock.Now()
 	if c.obs.CallStart != nil {
-		cl.ctx = c.obs.CallStart(cl.ctx, CallStart{Request: cl.req, Method: cl.req.Method, URL: cl.url, Host: cl.host.key})
+		cl.ctx = c.obs.CallStart(cl.ctx, CallStart{Request: cl.req, Method: cl.req.Method, URL: ev.url, Host: cl.host.key})
 	}
 }
 
 // end tells the observers how the call ended.
 func (cl *call) end(resp *http.Response, err error) {
+	ev := cl.events()
 	e := CallEnd{
 		Method:   cl.req.Method,
-		URL:      cl.url,
+		URL:      ev.url,
 		Host:     cl.host.key,
 		Attempts: cl.attempts,
 		Status:   cl.lastStatus,
 		Reason:   cl.reason,
 		Err:      err,
-		Duration: cl.c.clock.Now().Sub(cl.start),
+		Duration: cl.c.clock.Now().Sub(ev.start),
 	}
 	if resp != nil {
 		e.Status = resp.StatusCode
@@ -323,7 +337,7 @@ func (cl *call) apply(d *decision, f *facts, resp *http.Response) {
 		}
 	}
 	if d.reason == StopBudgetExhausted && cl.c.obs.BudgetRefused != nil {
-		cl.c.obs.BudgetRefused(cl.ctx, BudgetRefused{Method: cl.req.Method, URL: redactURL(cl.req.URL), Host: cl.host.key,
+		cl.c.obs.BudgetRefused(cl.ctx, BudgetRefused{Method: cl.req.Method, URL: cl.events().url, Host: cl.host.key,
 			Attempt: cl.attempts, Status: f.status, Err: unwrapURLError(f.err)})
 	}
 	if !d.retry {

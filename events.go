@@ -296,17 +296,20 @@ type limiterWaits [numWaitReasons]time.Duration
 // only where it waited, never on the hot path.
 func noteLimiterWait(ctx context.Context, why LimiterWaitReason, d time.Duration) {
 	if cl, _ := ctx.Value(callKey{}).(*call); cl != nil && cl.c.obs.LimiterWait != nil && d > 0 {
-		cl.limWaits[why] += d
+		cl.events().limWaits[why] += d
 	}
 }
 
 // reportLimiterWaits hands the waits the limiter noted for cl's attempt to
 // the observer.
 func (cl *call) reportLimiterWaits(ctx context.Context, host string) {
-	for why, d := range cl.limWaits {
+	if cl.ev == nil {
+		return // no wait noted
+	}
+	for why, d := range cl.ev.limWaits {
 		if d > 0 {
 			cl.c.obs.LimiterWait(ctx, LimiterWait{Host: host, Reason: LimiterWaitReason(why), Wait: d})
 		}
 	}
-	cl.limWaits = limiterWaits{}
+	cl.ev.limWaits = limiterWaits{}
 }

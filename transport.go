@@ -107,10 +107,11 @@ func (cl *call) startAttempt(req *http.Request, h *host) (*http.Request, context
 		out.Header = make(http.Header)
 	}
 	start := c.clock.Now()
-	cl.sends++
+	ev := cl.events()
+	ev.sends++
 	if c.obs.AttemptStart != nil {
 		actx := c.obs.AttemptStart(ctx, AttemptStart{Request: out, URL: redactURL(req.URL), Host: h.key,
-			Attempt: cl.attempts + 1, Resends: cl.sends - 1})
+			Attempt: cl.attempts + 1, Resends: ev.sends - 1})
 		if actx != ctx {
 			out = out.WithContext(actx)
 			ctx = actx
@@ -121,7 +122,7 @@ func (cl *call) startAttempt(req *http.Request, h *host) (*http.Request, context
 
 // endAttempt tells the observers how an attempt ended.
 func (cl *call) endAttempt(ctx context.Context, req *http.Request, h *host, a *answer, took time.Duration) {
-	cl.c.obs.AttemptEnd(ctx, AttemptEnd{Request: req, Host: h.key, Attempt: cl.attempts + 1, Resends: cl.sends - 1,
+	cl.c.obs.AttemptEnd(ctx, AttemptEnd{Request: req, Host: h.key, Attempt: cl.attempts + 1, Resends: cl.events().sends - 1,
 		Status: a.status(), Err: unwrapURLError(a.err), ErrorClass: ErrorClass(a.err), RetryAfter: a.retryAfter,
 		Duration: took})
 }
