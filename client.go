@@ -49,10 +49,10 @@ type Client struct {
 	maxBuffered   int64
 	logger        *slog.Logger
 	onRetry       func(RetryEvent)
-	observers     []Observer // as given to WithObserver
 	// obs is every observer's and the logger's, merged: an unset field is
-	// an event no one observes.
-	obs         Observer
+	// an event no one observes. Never nil once set up; a pointer, so that
+	// observers add one word to the Client.
+	obs         *Observer
 	requestIDs  []string
 	errorsIn2xx bool
 
@@ -92,11 +92,7 @@ func (c *Client) setup(opts []Option) {
 			opt(c)
 		}
 	}
-	obs := c.observers
-	if c.logger != nil {
-		obs = append(obs[:len(obs):len(obs)], logObserver(c.logger))
-	}
-	c.obs = mergeObservers(obs...)
+	c.obs = withLogger(c.obs, c.logger)
 	c.policyErr = c.policy.Validate()
 	c.policy = c.policy.withDefaults()
 	if c.breaker != nil {

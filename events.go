@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"syscall"
@@ -80,7 +81,34 @@ type Observer struct {
 // logger (WithLogger) is one more, after them. The zero Observer adds
 // nothing, and with no observer an event costs nothing.
 func WithObserver(o Observer) Option {
-	return func(c *Client) { c.observers = append(c.observers, o) }
+	return func(c *Client) {
+		var m Observer
+		if c.obs != nil {
+			m = *c.obs
+		}
+		m = mergeObservers(m, o)
+		c.obs = &m
+	}
+}
+
+// noObserver is the observer of a client without any: every event unset.
+var noObserver Observer
+
+// withLogger returns obs (nil: none) with the logger l (nil: none) as its
+// last consumer, or noObserver when there is neither.
+func withLogger(obs *Observer, l *slog.Logger) *Observer {
+	var m Observer
+	if obs != nil {
+		m = *obs
+	}
+	if l != nil {
+		m = mergeObservers(m, logObserver(l))
+	}
+	if m.CallStart == nil && m.CallEnd == nil && m.AttemptStart == nil && m.AttemptEnd == nil && m.Retry == nil &&
+		m.LimiterWait == nil && m.BudgetRefused == nil && m.BreakerChange == nil {
+		return &noObserver
+	}
+	return &m
 }
 
 // CallStart describes a call that begins.
