@@ -37,7 +37,7 @@ func ExampleObserver() {
 		for _, kv := range s.Attributes() {
 			switch kv.Key {
 			case "http.response.status_code", "http.request.resend_count", "resilienthttp.attempts":
-				fmt.Print(" ", kv.Key, "=", kv.Value.Emit())
+				fmt.Print(" ", kv.Key, "=", kv.Value.String())
 			}
 		}
 		fmt.Println()

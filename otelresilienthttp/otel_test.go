@@ -128,7 +128,7 @@ func wantAttrs(t *testing.T, s sdktrace.ReadOnlySpan, want map[string]any) {
 		v, ok := attr(s, k)
 		switch {
 		case w == nil && ok:
-			t.Errorf("span %q has %s = %v, want none", s.Name(), k, v.Emit())
+			t.Errorf("span %q has %s = %v, want none", s.Name(), k, v.String())
 		case w != nil && !ok:
 			t.Errorf("span %q lacks %s", s.Name(), k)
 		case w != nil && v.AsInterface() != w:
