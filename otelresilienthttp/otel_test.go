@@ -386,6 +386,13 @@ func TestLimiterWaitIsAnEvent(t *testing.T) {
 	if len(calls) != 2 || len(calls[1].Events()) != 1 || calls[1].Events()[0].Name != "limiter wait" {
 		t.Fatalf("second call's events: %v, want one limiter wait", calls[1].Events())
 	}
+	got := map[attribute.Key]any{}
+	for _, kv := range calls[1].Events()[0].Attributes {
+		got[kv.Key] = kv.Value.AsInterface()
+	}
+	if got["resilienthttp.limiter.reason"] != "pause" || got["resilienthttp.wait"] != 1.0 {
+		t.Errorf("limiter wait event %v, want a pause of 1s", got)
+	}
 	if n, sum := count(t, tel.metrics(t)[otelresilienthttp.MetricLimiterWait], attribute.String("resilienthttp.limiter.reason", "pause")); n != 1 || sum != 1 {
 		t.Errorf("%s: %d pauses, %vs in all; want 1, 1s", otelresilienthttp.MetricLimiterWait, n, sum)
 	}
