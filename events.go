@@ -133,7 +133,8 @@ type CallEnd struct {
 	// Status is the status of the last response, 0 if none came.
 	Status int
 	// Reason says why the client stopped; empty when the call succeeded
-	// (a final status below 400 and no error).
+	// (a final status below 400 and no error), and when it failed before
+	// any attempt (see StopReason).
 	Reason StopReason
 	// RetryAfter is the last response's Retry-After, if it had one: with
 	// StopDeadline or StopRetryAfterTooLong, the wait the client did not
@@ -216,7 +217,8 @@ func (r LimiterWaitReason) String() string {
 type LimiterWait struct {
 	Host   string
 	Reason LimiterWaitReason
-	// Wait is how long the attempt waited, by the client's Clock.
+	// Wait is how long the attempt waited, by the client's Clock (for a
+	// wait that the call's context ended, how long it was to wait).
 	Wait time.Duration
 }
 

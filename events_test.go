@@ -2,11 +2,15 @@ package resilienthttp_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -358,4 +362,28 @@ func TestObserversAllHearEvents(t *testing.T) {
 	wantLines(t, first.Lines(), lines("call")...)
 	// The second's AttemptStart gets the context the first's returned.
 	wantLines(t, second.Lines(), lines("attempt")...)
+}
+
+// TestErrorClass: the classes a dashboard groups transport errors by.
+func TestErrorClass(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{resilienthttp.ErrAttemptTimeout, "timeout"},
+		{fmt.Errorf("get: %w", context.DeadlineExceeded), "timeout"},
+		{context.Canceled, "canceled"},
+		{&net.DNSError{Err: "no such host", Name: "svc.invalid", IsNotFound: true}, "dns"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, "connect"},
+		{&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, "reset"},
+		{io.ErrUnexpectedEOF, "reset"},
+		{x509.UnknownAuthorityError{}, "tls"},
+		{errors.New(`unsupported protocol scheme "ftp"`), "malformed"},
+		{errors.New("something else"), "transport"},
+	} {
+		if got := resilienthttp.ErrorClass(tc.err); got != tc.want {
+			t.Errorf("ErrorClass(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
 }
