@@ -68,6 +68,12 @@ type observer struct {
 	inst   instruments
 }
 
+// The span kinds, as options made once: each costs an allocation.
+var (
+	internalKind = trace.WithSpanKind(trace.SpanKindInternal)
+	clientKind   = trace.WithSpanKind(trace.SpanKindClient)
+)
+
 type callKey struct{}
 
 // callState is what a call's later events need of its start.
@@ -89,7 +95,7 @@ func (o *observer) callStart(ctx context.Context, e resilienthttp.CallStart) con
 	attrs = appendServer(attrs, e.Request.URL)
 	server := attrs[:len(attrs):len(attrs)]
 	attrs = append(attrs, keyURL.String(e.URL))
-	ctx, span := o.tracer.Start(ctx, callSpanName(e.Method), trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+	ctx, span := o.tracer.Start(ctx, callSpanName(e.Method), internalKind, trace.WithAttributes(attrs...))
 	return context.WithValue(ctx, callKey{}, &callState{span: span, server: server})
 }
 
@@ -142,7 +148,7 @@ func (o *observer) attemptStart(ctx context.Context, e resilienthttp.AttemptStar
 	if e.Resends > 0 {
 		attrs = append(attrs, keyResendCount.Int(e.Resends))
 	}
-	ctx, _ = o.tracer.Start(ctx, attemptSpanName(e.Request.Method), trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, _ = o.tracer.Start(ctx, attemptSpanName(e.Request.Method), clientKind, trace.WithAttributes(attrs...))
 	o.cfg.propagator().Inject(ctx, propagation.HeaderCarrier(e.Request.Header))
 	return ctx
 }
