@@ -387,3 +387,27 @@ func TestErrorClass(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsOfRedirect: a redirect followed within an attempt is another
+// request of the same attempt, one more resend, with the observer's header.
+func TestEventsOfRedirect(t *testing.T) {
+	srv := servicetest.NewServer(t)
+	srv.Script("/old", servicetest.Step{Status: 307, Header: http.Header{"Location": {"/new"}}})
+	var log eventLog
+	c, _ := newClient(t, resilienthttp.WithObserver(log.observer()))
+	if _, err := do(t, c, http.MethodGet, srv.URL+"/old", nil); err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, log.Lines(),
+		"call start GET "+srv.URL+"/old",
+		"attempt 1 start resends=0 ctx=call",
+		`attempt 1 end status=307 class="" retry-after=0s ctx=attempt`,
+		"attempt 1 start resends=1 ctx=call",
+		`attempt 1 end status=200 class="" retry-after=0s ctx=attempt`,
+		`call end attempts=1 status=200 reason="" ctx=call`)
+	for _, r := range srv.Requests() {
+		if r.Header.Get("X-Observed") != "1" {
+			t.Errorf("%s carried X-Observed %q, want 1", r.Path, r.Header.Get("X-Observed"))
+		}
+	}
+}
