@@ -19,7 +19,8 @@
 // service's spans are its children.
 //
 // The metrics are http.client.request.duration (per attempt, as the
-// conventions define it) and the client's own, documented on Observer.
+// conventions define it) and the client's own, under
+// resilienthttp.client; the Metric constants name and describe each.
 //
 // # With otelhttp
 //
