@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -88,6 +87,26 @@ type call struct {
 	retryable      bool // the policy would repeat the last outcome
 	refreshPending bool
 	refreshed      bool
+
+	// ev is what the observers' events need, made only when there are
+	// observers (see events): the call's own size is the hot path's.
+	ev *callEvents
+}
+
+// callEvents is the part of a call's state that only its events use.
+type callEvents struct {
+	url      string       // the request's URL, redacted
+	start    time.Time    // when the call began
+	sends    int          // requests handed to the base transport
+	limWaits limiterWaits // the current attempt's limiter waits
+}
+
+// events returns the call's event state, making it on first use.
+func (cl *call) events() *callEvents {
+	if cl.ev == nil {
+		cl.ev = &callEvents{url: redactURL(cl.req.URL)}
+	}
+	return cl.ev
 }
 
 // errorHead is the start of the final error response's body and the error
@@ -116,6 +135,20 @@ func (c *Client) send(req *http.Request, standard bool) (*http.Response, error) 
 		closeBody(req)
 		return nil, err
 	}
+	if c.obs.CallStart != nil || c.obs.CallEnd != nil {
+		cl.begin()
+	}
+	resp, err := cl.run(standard)
+	if c.obs.CallEnd != nil {
+		cl.end(resp, err)
+	}
+	return resp, err
+}
+
+// run sends the call's request through the retry loop and turns its final
+// answer into what Do or StandardClient returns.
+func (cl *call) run(standard bool) (*http.Response, error) {
+	c, req := cl.c, cl.req
 	lreq, err := cl.loopRequest()
 	if err != nil {
 		closeBody(req)
@@ -127,12 +160,7 @@ func (c *Client) send(req *http.Request, standard bool) (*http.Response, error) 
 		if resp != nil {
 			resp.Body.Close()
 		}
-		reqErr := cl.requestError(err)
-		cl.logGiveUp(reqErr.Err)
-		return nil, reqErr
-	}
-	if resp.StatusCode >= 400 {
-		cl.logGiveUp(nil)
+		return nil, cl.requestError(err)
 	}
 	switch {
 	case standard && resp.StatusCode >= 400:
@@ -144,6 +172,41 @@ func (c *Client) send(req *http.Request, standard bool) (*http.Response, error) 
 		return cl.checkErrorIn2xx(resp)
 	}
 	return resp, nil
+}
+
+// begin tells the observers that the call begins; the context CallStart
+// returns becomes the call's.
+func (cl *call) begin() {
+	c, ev := cl.c, cl.events()
+	ev.start = c.clock.Now()
+	if c.obs.CallStart != nil {
+		cl.ctx = c.obs.CallStart(cl.ctx, CallStart{Request: cl.req, Method: cl.req.Method, URL: ev.url, Host: cl.host.key})
+	}
+}
+
+// end tells the observers how the call ended.
+func (cl *call) end(resp *http.Response, err error) {
+	ev := cl.events()
+	e := CallEnd{
+		Method:   cl.req.Method,
+		URL:      ev.url,
+		Host:     cl.host.key,
+		Attempts: cl.attempts,
+		Status:   cl.lastStatus,
+		Reason:   cl.reason,
+		Err:      err,
+		Duration: cl.c.clock.Now().Sub(ev.start),
+	}
+	if resp != nil {
+		e.Status = resp.StatusCode
+	}
+	if err == nil && e.Status < 400 {
+		e.Reason = "" // succeeded
+	}
+	if cl.last.hasRetryAfter {
+		e.RetryAfter = cl.last.retryAfter
+	}
+	cl.c.obs.CallEnd(cl.ctx, e)
 }
 
 // newCall sets up the state of a call to req, or says why it cannot be
@@ -284,6 +347,10 @@ func (cl *call) apply(d *decision, f *facts, resp *http.Response) {
 			b.failed()
 		}
 	}
+	if d.reason == StopBudgetExhausted && cl.c.obs.BudgetRefused != nil {
+		cl.c.obs.BudgetRefused(cl.ctx, BudgetRefused{Method: cl.req.Method, URL: cl.events().url, Host: cl.host.key,
+			Attempt: cl.attempts, Status: f.status, Err: unwrapURLError(f.err)})
+	}
 	if !d.retry {
 		return
 	}
@@ -293,42 +360,32 @@ func (cl *call) apply(d *decision, f *facts, resp *http.Response) {
 		limitErrorBody(resp.Body, drainTimeout)
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
 	}
-	if cl.c.onRetry != nil || cl.c.logger != nil {
+	if cl.c.onRetry != nil || cl.c.obs.Retry != nil {
 		cl.report(f, d)
 	}
 }
 
-// report tells the retry hook and the logger about a retry.
+// report tells the retry hook and the observers (the logger among them)
+// about a retry.
 func (cl *call) report(f *facts, d *decision) {
 	ev := RetryEvent{
-		Method:     cl.req.Method,
-		URL:        redactURL(cl.req.URL),
-		Attempt:    cl.attempts,
-		Status:     f.status,
-		Err:        unwrapURLError(f.err),
-		RetryAfter: f.retryAfter,
-		Wait:       d.wait,
+		Method:      cl.req.Method,
+		URL:         redactURL(cl.req.URL),
+		Host:        cl.host.key,
+		Attempt:     cl.attempts,
+		Status:      f.status,
+		Err:         unwrapURLError(f.err),
+		ErrorClass:  ErrorClass(f.err),
+		RetryAfter:  f.retryAfter,
+		ServerAsked: f.retryAfter > 0 && !d.refresh,
+		Wait:        d.wait,
 	}
 	if cl.c.onRetry != nil {
 		cl.c.onRetry(ev)
 	}
-	if cl.c.logger != nil {
-		cl.c.logger.LogAttrs(cl.ctx, slog.LevelDebug, "resilienthttp: retrying",
-			slog.String("method", ev.Method), slog.String("url", ev.URL),
-			slog.Int("attempt", ev.Attempt), slog.Int("status", ev.Status),
-			slog.Any("error", ev.Err), slog.Duration("retry_after", ev.RetryAfter), slog.Duration("wait", ev.Wait))
+	if cl.c.obs.Retry != nil {
+		cl.c.obs.Retry(cl.ctx, ev)
 	}
-}
-
-// logGiveUp records, at debug level, why a call that failed stopped.
-func (cl *call) logGiveUp(err error) {
-	if cl.c.logger == nil || cl.reason == "" {
-		return
-	}
-	cl.c.logger.LogAttrs(cl.ctx, slog.LevelDebug, "resilienthttp: giving up",
-		slog.String("method", cl.req.Method), slog.String("url", redactURL(cl.req.URL)),
-		slog.Int("attempts", cl.attempts), slog.Int("status", cl.lastStatus),
-		slog.String("reason", string(cl.reason)), slog.Any("error", err))
 }
 
 // prepare is the loop's PrepareRetry: it waits as decided, then gives the

@@ -49,8 +49,12 @@ type Client struct {
 	maxBuffered   int64
 	logger        *slog.Logger
 	onRetry       func(RetryEvent)
-	requestIDs    []string
-	errorsIn2xx   bool
+	// obs is every observer's and the logger's, merged: an unset field is
+	// an event no one observes. Never nil once set up; a pointer, so that
+	// observers add one word to the Client.
+	obs         *Observer
+	requestIDs  []string
+	errorsIn2xx bool
 
 	limiter *LimiterSettings // nil: off
 	breaker *BreakerSettings // nil: off
@@ -88,6 +92,7 @@ func (c *Client) setup(opts []Option) {
 			opt(c)
 		}
 	}
+	c.obs = withLogger(c.obs, c.logger)
 	c.policyErr = c.policy.Validate()
 	c.policy = c.policy.withDefaults()
 	if c.breaker != nil {

@@ -267,3 +267,37 @@ func ExampleClient_Policy() {
 	// call: 1 attempt; 409: retry-idempotent
 	// client: 4 attempts; 423: fail
 }
+
+// An observer sees what a call did: each attempt, the retry between them
+// and why the call ended. Here it prints them; otelresilienthttp turns
+// them into spans and metrics.
+func ExampleWithObserver() {
+	srv := servicetest.New()
+	defer srv.Close()
+	srv.Script("/v1/jobs/j1", servicetest.Step{Status: 502}, servicetest.Step{Status: 200})
+
+	c := resilienthttp.New(
+		resilienthttp.WithPolicy(resilienthttp.Policy{BaseDelay: time.Millisecond}),
+		resilienthttp.WithObserver(resilienthttp.Observer{
+			AttemptEnd: func(_ context.Context, e resilienthttp.AttemptEnd) {
+				fmt.Printf("attempt %d: %d\n", e.Attempt, e.Status)
+			},
+			Retry: func(_ context.Context, e resilienthttp.RetryEvent) {
+				fmt.Printf("retrying; the server asked for the wait: %v\n", e.ServerAsked)
+			},
+			CallEnd: func(_ context.Context, e resilienthttp.CallEnd) {
+				fmt.Printf("call ended after %d attempts with %d\n", e.Attempts, e.Status)
+			},
+		}))
+	defer c.CloseIdleConnections()
+
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/jobs/j1", nil)
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	// Output:
+	// attempt 1: 502
+	// retrying; the server asked for the wait: false
+	// attempt 2: 200
+	// call ended after 2 attempts with 200
+}

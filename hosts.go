@@ -3,7 +3,6 @@ package resilienthttp
 import (
 	"cmp"
 	"context"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -177,7 +176,7 @@ func (c *Client) newHost(key string, now time.Time) *host {
 		h.newScope = func() pacer { return newHostLimiter(s, maxPause, clk.Now()) }
 	}
 	if c.breaker != nil {
-		h.breaker = newHostBreaker(key, *c.breaker, c.policy.MaxRetryAfter, c.clock, c.logStateChange)
+		h.breaker = newHostBreaker(key, *c.breaker, c.policy.MaxRetryAfter, c.clock, c.breakerChanged)
 	}
 	if c.budget != nil {
 		h.budget = newRetryTokens(*c.budget)
@@ -248,16 +247,12 @@ func (r *hostRegistry) drop(k any, h *host) {
 	}
 }
 
-func (c *Client) logStateChange(host string, from, to BreakerState) {
-	if c.logger == nil {
-		return
+// breakerChanged tells the observers (the logger among them) that a host's
+// breaker changed state.
+func (c *Client) breakerChanged(host string, from, to BreakerState) {
+	if c.obs.BreakerChange != nil {
+		c.obs.BreakerChange(BreakerChange{Host: host, From: from, To: to})
 	}
-	level := slog.LevelInfo
-	if to == BreakerOpen {
-		level = slog.LevelWarn
-	}
-	c.logger.LogAttrs(context.Background(), level, "resilienthttp: circuit breaker state change",
-		slog.String("host", host), slog.String("from", from.String()), slog.String("to", to.String()))
 }
 
 // maxHostKey is the longest URL.Host kept whole in a default host key. A

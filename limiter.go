@@ -261,6 +261,7 @@ func (h *hostLimiter) awaitProbe(ctx context.Context, clk Clock) (probe bool, er
 	if deadline, ok := ctx.Deadline(); d <= 0 || ok && now.Add(d).After(deadline) {
 		return false, nil
 	}
+	defer func() { noteLimiterWait(ctx, LimiterFirstContact, clk.Now().Sub(now)) }()
 	// Clock has no timer to select on: a goroutine sleeps for the caller,
 	// and cancelling its context ends it whichever way the caller goes.
 	sleepCtx, cancel := context.WithCancel(ctx)
@@ -378,7 +379,9 @@ func (h *hostLimiter) pace(ctx context.Context, host string, clk Clock) error {
 			r.CancelAt(now)
 			d = maxReservation
 		}
-		if err := clk.Sleep(ctx, d); err != nil {
+		err := clk.Sleep(ctx, d)
+		noteLimiterWait(ctx, LimiterPace, d)
+		if err != nil {
 			if kept {
 				r.CancelAt(clk.Now())
 			}
@@ -408,7 +411,9 @@ func (h *hostLimiter) waitPause(ctx context.Context, host string, clk Clock) err
 	if err := checkDeadline(ctx, host, now, d); err != nil {
 		return err
 	}
-	return clk.Sleep(ctx, d)
+	err := clk.Sleep(ctx, d)
+	noteLimiterWait(ctx, LimiterPause, d)
+	return err
 }
 
 // maxReservation is the longest limiter wait taken at once; see wait.

@@ -106,9 +106,11 @@ func WithMaxBufferedBody(n int64) Option {
 	}
 }
 
-// WithLogger sets where the client logs retries and give-ups, at debug level,
-// with redacted URLs, and circuit-breaker state changes, at info and warn
-// level. The default, nil, logs nothing.
+// WithLogger sets where the client logs retries, give-ups, rate-limiter waits
+// and retry-budget refusals, at debug level, with redacted URLs, and
+// circuit-breaker state changes, at info and warn level. The logger is one
+// consumer of the client's events (see Observer), after any WithObserver's.
+// The default, nil, logs nothing.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.logger = l } }
 
 // WithRetryHook sets a function called before each retry's wait with what
@@ -178,14 +180,22 @@ func WithHostKey(key func(*http.Request) string) Option { return func(c *Client)
 type RetryEvent struct {
 	Method string
 	URL    string // redacted
+	// Host is the key of the host's guards (see WithHostKey).
+	Host string
 	// Attempt is the number of the attempt that just failed, from 1.
 	Attempt int
 	// Status is the attempt's response status, or 0 after a transport error.
 	Status int
 	// Err is the attempt's transport error, if any.
 	Err error
+	// ErrorClass names the kind of Err (see ErrorClass); empty when the
+	// attempt got a response.
+	ErrorClass string
 	// RetryAfter is the wait the server asked for, if it asked.
 	RetryAfter time.Duration
+	// ServerAsked says the wait follows the server's Retry-After (or an
+	// equivalent header), rather than the policy's backoff.
+	ServerAsked bool
 	// Wait is how long the client waits before the next attempt.
 	Wait time.Duration
 }

@@ -40,7 +40,11 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if h.limiter != nil {
 		lim = h.pacerFor(req, c.limiter.Key)
 		var err error
-		if probe, err = lim.wait(ctx, h.key, c.clock); err != nil {
+		probe, err = lim.wait(ctx, h.key, c.clock)
+		if cl != nil && c.obs.LimiterWait != nil {
+			cl.reportLimiterWaits(ctx, h.key)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -60,7 +64,16 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+	var actx context.Context // the attempt's, for the observers
+	var start time.Time
+	if cl != nil && (c.obs.AttemptStart != nil || c.obs.AttemptEnd != nil) {
+		req, actx, start = cl.startAttempt(req, h)
+	}
 	resp, err := t.send(req, cl)
+	var took time.Duration
+	if actx != nil {
+		took = c.clock.Now().Sub(start)
+	}
 	// Kept in the call, which the decision reads next (and which saves an
 	// allocation per attempt).
 	var a *answer
@@ -77,7 +90,41 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		lim.observe(a, c.clock)
 		well = probe && answeredWell(a)
 	}
+	if actx != nil && c.obs.AttemptEnd != nil {
+		cl.endAttempt(actx, req, h, a, took)
+	}
 	return resp, err
+}
+
+// startAttempt tells the observers that an attempt is about to be sent. It
+// returns the request to send: req with its own header map, which
+// AttemptStart may add to, and the attempt's context.
+func (cl *call) startAttempt(req *http.Request, h *host) (*http.Request, context.Context, time.Time) {
+	c, ctx := cl.c, req.Context()
+	out := req.WithContext(ctx)
+	out.Header = req.Header.Clone()
+	if out.Header == nil {
+		out.Header = make(http.Header)
+	}
+	start := c.clock.Now()
+	ev := cl.events()
+	ev.sends++
+	if c.obs.AttemptStart != nil {
+		actx := c.obs.AttemptStart(ctx, AttemptStart{Request: out, URL: redactURL(req.URL), Host: h.key,
+			Attempt: cl.attempts + 1, Resends: ev.sends - 1})
+		if actx != ctx {
+			out = out.WithContext(actx)
+			ctx = actx
+		}
+	}
+	return out, ctx, start
+}
+
+// endAttempt tells the observers how an attempt ended.
+func (cl *call) endAttempt(ctx context.Context, req *http.Request, h *host, a *answer, took time.Duration) {
+	cl.c.obs.AttemptEnd(ctx, AttemptEnd{Request: req, Host: h.key, Attempt: cl.attempts + 1, Resends: cl.events().sends - 1,
+		Status: a.status(), Err: unwrapURLError(a.err), ErrorClass: ErrorClass(a.err), RetryAfter: a.retryAfter,
+		Duration: took})
 }
 
 // callAndHost returns the call req belongs to (nil outside Do) and the
