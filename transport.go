@@ -29,24 +29,9 @@ type attemptTransport struct{ c *Client }
 func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, ctx := t.c, req.Context()
 	cl, h := t.callAndHost(req)
-	if h.breaker != nil {
-		// Fail fast on an open circuit before queueing behind the limiter.
-		if err := h.breaker.refuses(); err != nil {
-			return nil, err
-		}
-	}
-	probe := false
-	var lim pacer
-	if h.limiter != nil {
-		lim = h.pacerFor(req, c.limiter.Key)
-		var err error
-		probe, err = lim.wait(ctx, h.key, c.clock)
-		if cl != nil && c.obs.LimiterWait != nil {
-			cl.reportLimiterWaits(ctx, h.key)
-		}
-		if err != nil {
-			return nil, err
-		}
+	lim, probe, done, err := t.admit(ctx, req, cl, h)
+	if err != nil {
+		return nil, err
 	}
 	well := false // the probe's outcome
 	if probe {
@@ -55,14 +40,6 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// has counted the attempt, so the next probe sees the circuit it
 		// may have opened.
 		defer func() { lim.endProbe(well) }()
-	}
-	var done func(error)
-	if h.breaker != nil {
-		// Asked after the wait: the circuit may have opened meanwhile.
-		var err error
-		if done, err = h.breaker.allow(); err != nil {
-			return nil, err
-		}
 	}
 	var actx context.Context // the attempt's, for the observers
 	var start time.Time
@@ -94,6 +71,40 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		cl.endAttempt(actx, req, h, a, took)
 	}
 	return resp, err
+}
+
+// admit passes an attempt through its host's guards: an open circuit
+// refuses it before it queues behind the limiter, the limiter makes it
+// wait, and the circuit is asked again, since it may have opened
+// meanwhile. It returns the limiter waited for, whether the attempt is the
+// host's first-contact probe (which the caller must then end), and the
+// breaker's function for the attempt's outcome.
+func (t attemptTransport) admit(ctx context.Context, req *http.Request, cl *call, h *host) (lim pacer, probe bool, done func(error), err error) {
+	c := t.c
+	if h.breaker != nil {
+		if err := h.breaker.refuses(); err != nil {
+			return nil, false, nil, err
+		}
+	}
+	if h.limiter != nil {
+		lim = h.pacerFor(req, c.limiter.Key)
+		probe, err = lim.wait(ctx, h.key, c.clock)
+		if cl != nil && c.obs.LimiterWait != nil {
+			cl.reportLimiterWaits(ctx, h.key)
+		}
+		if err != nil {
+			return nil, false, nil, err
+		}
+	}
+	if h.breaker != nil {
+		if done, err = h.breaker.allow(); err != nil {
+			if probe {
+				lim.endProbe(false)
+			}
+			return nil, false, nil, err
+		}
+	}
+	return lim, probe, done, nil
 }
 
 // startAttempt tells the observers that an attempt is about to be sent. It
