@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,33 +23,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// fakeClock stands in for time in the client's waits: Sleep returns at
-// once and moves Now forward, so the tests assert waits without waiting.
-// Its timers (the client's bounds on reading error bodies) never fire:
-// without AfterFunc the client would time them with Sleep, which would
-// move this clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	f.mu.Lock()
-	f.now = f.now.Add(d)
-	f.mu.Unlock()
-	return ctx.Err()
-}
-
-func (f *fakeClock) AfterFunc(time.Duration, func()) (stop func() bool) {
-	return func() bool { return true }
-}
-
 // telemetry is what an operator's backend would receive.
 type telemetry struct {
 	spans  *tracetest.SpanRecorder
@@ -60,7 +32,7 @@ type telemetry struct {
 // newClient returns a client observed by the module, with in-memory
 // exporters, W3C trace context propagation, a fake clock and jitter drawn
 // at 0.5.
-func newClient(t *testing.T, obsOpts []otelresilienthttp.Option, opts ...resilienthttp.Option) (*resilienthttp.Client, *telemetry, *fakeClock) {
+func newClient(t *testing.T, obsOpts []otelresilienthttp.Option, opts ...resilienthttp.Option) (*resilienthttp.Client, *telemetry, *servicetest.Clock) {
 	t.Helper()
 	tel := &telemetry{spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader()}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tel.spans))
@@ -69,7 +41,7 @@ func newClient(t *testing.T, obsOpts []otelresilienthttp.Option, opts ...resilie
 		tp.Shutdown(context.Background())
 		mp.Shutdown(context.Background())
 	})
-	clk := &fakeClock{now: time.Now()}
+	clk := servicetest.NewClock(time.Now())
 	obs := otelresilienthttp.Observer(append([]otelresilienthttp.Option{
 		otelresilienthttp.WithTracerProvider(tp),
 		otelresilienthttp.WithMeterProvider(mp),
