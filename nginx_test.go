@@ -214,3 +214,50 @@ func TestNginxAdmitted404sAreAcceptedRequests(t *testing.T) {
 		t.Errorf("%d of %d calls got the service's 404 (outcomes %v); want at least 97%%", outcomes["404"], calls, outcomes)
 	}
 }
+
+// A cold client's callers, held back by the first-contact probe, go out at
+// the ramp's pace rather than all at once: behind nginx (200r/s, burst 20
+// nodelay, 429 with Retry-After: 1) the first refusal comes back before
+// the others have spent the burst, so 32 callers meet a refusal or two,
+// not one each. Calls are not repeated here, so every refusal is a failed
+// call the test can count. Without the ramp 23 to 30 of the 64 calls were
+// refused; with it 1 to 4, more when the machine is slow to answer.
+func TestNginxColdClientMeetsOneRefusalNotOneEach(t *testing.T) {
+	const callers = 32
+	ngx := nginxtest.Start(t, nginxtest.Config{
+		Rate:       200,
+		Burst:      20,
+		NoDelay:    true,
+		Status:     http.StatusTooManyRequests,
+		RetryAfter: "1",
+	})
+	c := resilienthttp.New(resilienthttp.WithPolicy(resilienthttp.Policy{MaxAttempts: 1}))
+	t.Cleanup(c.CloseIdleConnections)
+	var mu sync.Mutex
+	ok, refused := 0, 0
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2 {
+				status, err := call(c, ngx.URL+"/v1/items")
+				mu.Lock()
+				switch {
+				case err == nil && status == http.StatusOK:
+					ok++
+				case errors.Is(err, resilienthttp.ErrTooManyRequests):
+					refused++
+				default:
+					t.Errorf("status %d, error %v; want 200 or a 429", status, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d calls answered, %d refused", ok, refused)
+	if refused > 8 || ok+refused != 2*callers {
+		t.Errorf("%d calls answered, %d refused by nginx; want at most 8 refused of %d", ok, refused, 2*callers)
+	}
+}
