@@ -155,6 +155,13 @@ type hostLimiter struct {
 	// lastCutRetried says the last cut came from a 429, which callers
 	// repeat, rather than from a 503, which they do not.
 	lastCutRetried bool
+
+	// share, when the client has a GuardStore, tells the fleet of each
+	// pace this limiter sets itself (declared, cut, raised); nil shares
+	// nothing. followed is the bits of the last fleet pace taken (see
+	// follow).
+	share    func(FleetEvent)
+	followed atomic.Uint64
 }
 
 func newHostLimiter(s LimiterSettings, maxPause time.Duration, now time.Time) *hostLimiter {
@@ -510,10 +517,14 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
 	// Spend half of what the server says is left of its burst: goroutine
 	// wake-ups bunch requests, and a window the server reports empty (r=0)
 	// pauses the host until it resets.
-	lim := rate.NewLimiter(rate.Limit(r), max(left/2, h.settings.Burst, 1))
+	burst := max(left/2, h.settings.Burst, 1)
+	lim := rate.NewLimiter(rate.Limit(r), burst)
 	lim.SetLimitAt(now, rate.Limit(r)) // start its clock at now
 	h.lim.Store(lim)
 	h.limited.Store(true)
+	if h.share != nil {
+		h.share(FleetEvent{Kind: FleetDeclare, At: now, Rate: r, Burst: burst})
+	}
 }
 
 // decrease answers a 429: once per wave of them (the requests already in
@@ -559,6 +570,9 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 	h.accepted.Store(0)
 	h.windowStart = now
 	h.setLimit(max(r, minAdaptiveRate), now)
+	if h.share != nil {
+		h.share(FleetEvent{Kind: FleetCut, At: now, Rate: max(r, minAdaptiveRate)})
+	}
 }
 
 func (h *hostLimiter) increase(now time.Time) {
@@ -613,7 +627,31 @@ func (h *hostLimiter) increase(now time.Time) {
 	next = min(next, h.ceiling)
 	if next != cur {
 		lim.SetLimitAt(now, rate.Limit(next))
+		if h.share != nil {
+			h.share(FleetEvent{Kind: FleetRaise, At: now, Rate: next - cur})
+		}
 	}
+}
+
+// follow paces the host at the fleet's pace r (see GuardStore), when it
+// has changed since the last call: the fleet's pace, which every
+// replica's cuts and raises move, replaces the local one, and the local
+// limiter goes on learning from it.
+func (h *hostLimiter) follow(r float64, burst int, now time.Time) {
+	bits := math.Float64bits(r)
+	if h.followed.Load() == bits {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.followed.Store(bits)
+	if fixed := h.settings.Rate; fixed > 0 && fixed < r {
+		r = fixed
+	}
+	lim := h.lim.Load()
+	lim.SetLimitAt(now, rate.Limit(r))
+	lim.SetBurstAt(now, max(burst, h.settings.Burst, 1))
+	h.limited.Store(true)
 }
 
 // setLimit changes the host's pace; h.mu must be held.
