@@ -39,9 +39,10 @@ type GuardStore interface {
 	// once; the store delivers it within its budget, or drops it.
 	Share(key GuardKey, e FleetEvent)
 	// Take takes one token of key's fleet-wide bucket, which lets the
-	// whole fleet send at View(key).Rate. A zero wait means the token is
-	// taken and the attempt may go; a positive wait means none is left
-	// now, and the caller should wait that long and ask again. ok false
+	// whole fleet send at View(key).Rate, and returns how long the caller
+	// must wait until the token is due (zero: it may go now). The token
+	// is the caller's whatever it does: it waits, or gives up (a wait past
+	// its deadline), and does not ask again for the same attempt. ok false
 	// means the store cannot say (no fleet pace, the backend slow or
 	// down): the caller goes on with its local pace. Take returns within
 	// the store's budget whatever the backend does, and earlier when ctx
@@ -135,45 +136,31 @@ type fleetPacer struct {
 	key   GuardKey
 }
 
-// maxFleetWaits bounds the times one attempt asks the fleet's bucket
-// again after a wait.
-const maxFleetWaits = 1000
-
 func (f *fleetPacer) wait(ctx context.Context, host string, clk Clock) (bool, error) {
 	f.adopt(clk)
 	probe, err := f.l.wait(ctx, host, clk)
-	if err != nil {
-		return false, err
+	if err != nil || f.store.View(f.key).Rate <= 0 {
+		return probe, err
 	}
-	for range maxFleetWaits {
-		if f.store.View(f.key).Rate <= 0 {
-			break
-		}
-		d, ok := f.store.Take(ctx, f.key)
-		if !ok || d <= 0 {
-			break
-		}
-		err := checkDeadline(ctx, host, clk.Now(), d)
-		if err == nil {
-			err = clk.Sleep(ctx, min(d, maxReservation))
-		}
-		if err != nil {
-			if probe {
-				f.l.endProbe(false)
-			}
-			return false, err
-		}
-		// A pause that arrived meanwhile holds this attempt too.
-		if f.adopt(clk); f.l.pausedUntil.Load() > clk.Now().UnixNano() {
-			if err := f.l.waitPause(ctx, host, clk); err != nil {
-				if probe {
-					f.l.endProbe(false)
-				}
-				return false, err
-			}
-		}
+	d, ok := f.store.Take(ctx, f.key)
+	if !ok || d <= 0 {
+		return probe, nil
 	}
-	return probe, nil
+	// The token is this attempt's, due after d: wait for it, and for a
+	// pause that arrives meanwhile.
+	err = checkDeadline(ctx, host, clk.Now(), d)
+	if err == nil {
+		err = clk.Sleep(ctx, d)
+	}
+	if err == nil {
+		f.adopt(clk)
+		err = f.l.waitPause(ctx, host, clk)
+	}
+	if err != nil && probe {
+		f.l.endProbe(false)
+		probe = false
+	}
+	return probe, err
 }
 
 // adopt takes the fleet's pause and pace into the local limiter, and

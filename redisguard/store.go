@@ -5,8 +5,7 @@
 // What is shared, per host and per limiter scope: the Retry-After pause
 // (one replica's 429 pauses all), the pace learned from 429s and declared
 // by RateLimit headers (a RateLimit of r=50 seen by one replica paces the
-// fleet at 50 in all, through one GCRA bucket in Redis from
-// github.com/go-redis/redis_rate), and the circuit breaker's open state
+// fleet at 50 in all, through one GCRA bucket in Redis; see Take), and the circuit breaker's open state
 // and run of failures (the fleet trips once, and one replica's open
 // breaker protects all).
 //
@@ -52,7 +51,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"github.com/resilienthttp/resilienthttp"
 )
@@ -117,7 +115,6 @@ func WithRejoinEvery(d time.Duration) Option {
 // Close it when done. It is safe for concurrent use.
 type Store struct {
 	rdb         redis.UniversalClient
-	lim         *redis_rate.Limiter
 	prefix      string
 	budget      time.Duration
 	rejoinEvery time.Duration
@@ -150,10 +147,11 @@ type entry struct {
 	burst  atomic.Int64
 	runs   atomic.Int64 // the fleet's run of breaker failures, as last seen
 
-	mu         sync.Mutex // the lease
-	lease      int
-	leaseUntil time.Time
-	raise      float64 // raises not sent yet; under mu
+	mu    sync.Mutex // the lease and raise
+	lease int           // tokens left
+	due   time.Time     // when the next is due
+	every time.Duration // between tokens
+	raise float64       // raises not sent yet
 }
 
 // New returns a Store sharing guards through rdb (a *redis.Client, a
@@ -162,7 +160,7 @@ type entry struct {
 // when Redis answers. rdb stays the caller's: Close does not close it.
 func New(rdb redis.UniversalClient, opts ...Option) *Store {
 	s := &Store{
-		rdb: rdb, lim: redis_rate.NewLimiter(rdb), prefix: "resilienthttp:",
+		rdb: rdb, prefix: "resilienthttp:",
 		budget: DefaultBudget, rejoinEvery: DefaultRejoinEvery,
 		byKey: map[resilienthttp.GuardKey]*entry{}, byBase: map[string]*entry{},
 		jobs: make(chan job, queueSize), rejoin: make(chan struct{}, 1),
@@ -312,8 +310,18 @@ func (s *Store) Share(k resilienthttp.GuardKey, ev resilienthttp.FleetEvent) {
 	}
 }
 
-// Take implements resilienthttp.GuardStore: a token of the current lease,
-// or a new lease from the fleet's GCRA bucket, within the budget.
+// Take implements resilienthttp.GuardStore: the next token of the
+// current lease, or a new lease from the fleet's bucket, within the
+// budget.
+//
+// The bucket is GCRA, as github.com/go-redis/redis_rate keeps it (one
+// theoretical arrival time per key), but it reserves: a lease of n tokens
+// is always granted, each token with the time it is due, and the tokens
+// are handed out here, each caller waiting for its own. redis_rate's
+// AllowN and AllowAtMost grant only the tokens free at the moment, so a
+// saturated fleet (the case the bucket exists for) polls Redis for one or
+// two tokens at a time: measured, some four round trips per request;
+// reserving makes it one per lease.
 func (s *Store) Take(ctx context.Context, k resilienthttp.GuardKey) (time.Duration, bool) {
 	if s.down.Load() {
 		return 0, false
@@ -329,35 +337,46 @@ func (s *Store) Take(ctx context.Context, k resilienthttp.GuardKey) (time.Durati
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
-	if e.lease > 0 && now.Before(e.leaseUntil) {
-		e.lease--
-		return 0, true
+	if e.lease > 0 && now.Sub(e.due) > leaseWindow {
+		e.lease = 0 // due long ago: spending them now would be a burst
 	}
-	if s.down.Load() { // another caller found Redis down while this one waited
-		return 0, false
+	if e.lease == 0 {
+		if s.down.Load() { // another caller found Redis down while this one waited
+			return 0, false
+		}
+		if !s.reserve(ctx, e, r) {
+			return 0, false
+		}
 	}
+	e.lease--
+	wait := e.due.Sub(time.Now())
+	e.due = e.due.Add(e.every)
+	return max(wait, 0), true
+}
+
+// reserve leases about leaseWindow of the fleet's pace r from its bucket;
+// e.mu is held.
+func (s *Store) reserve(ctx context.Context, e *entry, r float64) bool {
 	n := min(max(int(r*leaseWindow.Seconds()), 1), maxLease)
-	limit := redis_rate.Limit{
-		// Rate per 1000 s keeps fractional paces (r=1.5) exact enough.
-		Rate:   max(int(math.Round(r*1000)), 1),
-		Period: 1000 * time.Second,
-		Burst:  max(int(e.burst.Load()), n),
-	}
+	every := time.Duration(float64(time.Second) / r)
+	burst := max(e.burst.Load(), 1)
 	cctx, cancel := context.WithTimeout(ctx, s.budget)
 	defer cancel()
 	s.trips.Add(1)
-	res, err := s.lim.AllowAtMost(cctx, e.base+":bucket", limit, n)
+	sent := time.Now()
+	first, err := reserveScript.Run(cctx, s.rdb, []string{e.base + ":bucket"},
+		every.Microseconds(), burst, n, keyTTL.Milliseconds()).Int64()
 	if err != nil {
 		if ctx.Err() == nil {
 			s.markDown()
 		}
-		return 0, false
+		return false
 	}
-	if res.Allowed == 0 {
-		return max(res.RetryAfter, time.Millisecond), true
-	}
-	e.lease, e.leaseUntil = res.Allowed-1, time.Now().Add(leaseWindow)
-	return 0, true
+	// first is relative to Redis's clock when it ran: counted from when
+	// the call was sent, the wait errs long by the round trip, never short.
+	e.lease, e.every = n, every
+	e.due = sent.Add(time.Duration(first) * time.Microsecond)
+	return true
 }
 
 // Sync sends every event queued so far (pending raises included) and
@@ -637,6 +656,20 @@ func setMax(v *atomic.Int64, n int64) {
 // last three ARGV of every script are the TTL in ms, the channel and the
 // base the message names.
 var (
+	// KEYS: the bucket. ARGV: the interval between tokens (µs), burst,
+	// n, TTL (ms). GCRA, as redis_rate's, on Redis's own clock: tat is
+	// when the bucket is next empty-handed; the lease's k-th token
+	// (k = 1..n) is due at max(tat, now) + (k - burst) * interval. It
+	// returns when the first is due, relative to now, in µs (negative:
+	// due already).
+	reserveScript = redis.NewScript(`
+local every, burst, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+redis.call('SET', KEYS[1], string.format('%.0f', tat + n * every), 'PX', ARGV[4])
+return math.floor(tat + (1 - burst) * every - now)`)
 	// ARGV: field, until (µs).
 	pauseScript = redis.NewScript(`
 local ttl, ch, base = ARGV[3], ARGV[4], ARGV[5]
