@@ -39,15 +39,17 @@ type GuardStore interface {
 	// once; the store delivers it within its budget, or drops it.
 	Share(key GuardKey, e FleetEvent)
 	// Take takes one token of key's fleet-wide bucket, which lets the
-	// whole fleet send at View(key).Rate, and returns how long the caller
-	// must wait until the token is due (zero: it may go now). The token
-	// is the caller's whatever it does: it waits, or gives up (a wait past
-	// its deadline), and does not ask again for the same attempt. ok false
-	// means the store cannot say (no fleet pace, the backend slow or
-	// down): the caller goes on with its local pace. Take returns within
-	// the store's budget whatever the backend does, and earlier when ctx
-	// is done.
-	Take(ctx context.Context, key GuardKey) (wait time.Duration, ok bool)
+	// whole fleet send at View(key).Rate. With taken true the token is
+	// the caller's, due after wait (zero: it may go now), whatever the
+	// caller does: it waits, or gives up (a wait past its deadline), and
+	// does not ask again for the same attempt. With taken false no token
+	// is due soon enough to be held (a store holds tokens a short while
+	// ahead, 200 ms for redisguard, since the pace may rise meanwhile): the caller waits
+	// up to wait and asks again. ok false means the store cannot say (no
+	// fleet pace, the backend slow or down): the caller goes on with its
+	// local pace. Take returns within the store's budget whatever the
+	// backend does, and earlier when ctx is done.
+	Take(ctx context.Context, key GuardKey) (wait time.Duration, taken, ok bool)
 }
 
 // GuardKey names the state a GuardStore shares: a host (the host key the
@@ -70,6 +72,14 @@ type FleetView struct {
 	// known, and replicas pace themselves. Burst is the bucket's burst.
 	Rate  float64
 	Burst int
+	// Replicas is how many replicas use the key now, as far as the store
+	// knows (0: unknown). A replica's limiter takes its own traffic to
+	// be a Replicas-th of the host's.
+	Replicas int
+	// Accepted is the rate at which the host accepted the fleet's
+	// requests lately (FleetRaise events), in requests per second; 0
+	// means unknown. A cut starts from it.
+	Accepted float64
 	// OpenUntil is when a replica's open circuit breaker for the host
 	// lets probes through again; zero or past means not open.
 	OpenUntil time.Time
@@ -89,8 +99,12 @@ const (
 	// FleetCut: a wave of 429s cut the pace to Rate. One cut per wave of
 	// the fleet counts: a store ignores cuts within a second of the last.
 	FleetCut
-	// FleetRaise: accepted answers raised the pace by Rate req/s; a store
-	// adds the raises of every replica to the fleet's pace.
+	// FleetRaise: an answer was accepted while the fleet has a pace, and
+	// raised it by Rate req/s (maybe 0) and to at least Floor (0: no
+	// floor), a rate measured at the host. A store adds the raises of
+	// every replica to the fleet's pace (each replica's raise in time is
+	// already its share; see Replicas), keeps the highest floor, and
+	// counts the answers (see FleetView.Accepted).
 	FleetRaise
 	// FleetBreakerFailure: an attempt failed in a way the breaker counts.
 	// Threshold failures in a row across the fleet, within Window, open
@@ -110,6 +124,7 @@ type FleetEvent struct {
 	At    time.Time // when it happened, by the client's Clock
 	Until time.Time
 	Rate  float64
+	Floor float64
 	Burst int
 	// Threshold, Window and OpenFor describe the breaker for
 	// FleetBreakerFailure: BreakerSettings.ConsecutiveFailures, Interval
@@ -136,25 +151,43 @@ type fleetPacer struct {
 	key   GuardKey
 }
 
+// maxFleetWaits bounds the times one attempt asks the fleet's bucket
+// again; each wait is up to maxReservation, so the bound is far past any
+// deadline a call would set.
+const maxFleetWaits = 10000
+
 func (f *fleetPacer) wait(ctx context.Context, host string, clk Clock) (bool, error) {
 	f.adopt(clk)
 	probe, err := f.l.wait(ctx, host, clk)
-	if err != nil || f.store.View(f.key).Rate <= 0 {
-		return probe, err
+	if err != nil {
+		return false, err
 	}
-	d, ok := f.store.Take(ctx, f.key)
-	if !ok || d <= 0 {
-		return probe, nil
-	}
-	// The token is this attempt's, due after d: wait for it, and for a
-	// pause that arrives meanwhile.
-	err = checkDeadline(ctx, host, clk.Now(), d)
-	if err == nil {
-		err = clk.Sleep(ctx, d)
-	}
-	if err == nil {
-		f.adopt(clk)
-		err = f.l.waitPause(ctx, host, clk)
+	for range maxFleetWaits {
+		r := f.store.View(f.key).Rate
+		if r <= 0 {
+			break
+		}
+		d, taken, ok := f.store.Take(ctx, f.key)
+		if !ok || taken && d <= 0 {
+			break
+		}
+		// Wait for the token, or a while before asking again, and for a
+		// pause that arrives meanwhile.
+		if err = checkDeadline(ctx, host, clk.Now(), d); err == nil {
+			if !taken {
+				d = min(d, maxReservation)
+			}
+			err = clk.Sleep(ctx, d)
+		}
+		if err == nil {
+			f.adopt(clk)
+			err = f.l.waitPause(ctx, host, clk)
+		}
+		// A token priced at a pace the fleet has cut since is given up:
+		// the host is refusing that pace.
+		if err != nil || taken && f.store.View(f.key).Rate >= cutSeen*r {
+			break
+		}
 	}
 	if err != nil && probe {
 		f.l.endProbe(false)
@@ -171,7 +204,7 @@ func (f *fleetPacer) adopt(clk Clock) {
 		f.l.pauseUntil(v.PausedUntil)
 	}
 	if v.Rate > 0 {
-		f.l.follow(v.Rate, v.Burst, clk.Now())
+		f.l.follow(v.Rate, v.Burst, v.Replicas, v.Accepted, clk.Now())
 	}
 }
 

@@ -162,6 +162,21 @@ type hostLimiter struct {
 	// follow).
 	share    func(FleetEvent)
 	followed atomic.Uint64
+	// replicas is how many replicas of the fleet use this scope now (0
+	// or 1 outside a fleet): what this one sees of the host's traffic
+	// is about its share of it (see fleetShare).
+	replicas atomic.Int32
+	// fleetAccepted is the bits of the rate the host accepted from the
+	// whole fleet lately, as the store measured it (0: unknown).
+	fleetAccepted atomic.Uint64
+}
+
+// fleetShare is what the local counts of accepted answers are multiplied
+// by to estimate the host's whole traffic, and a raise in time divided
+// by so that the fleet's pace climbs as one client's would: 1 outside a
+// fleet, the number of replicas using the scope in one.
+func (h *hostLimiter) fleetShare() float64 {
+	return float64(max(h.replicas.Load(), 1))
 }
 
 func newHostLimiter(s LimiterSettings, maxPause time.Duration, now time.Time) *hostLimiter {
@@ -547,7 +562,11 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		r = cur * f
 		// What the server accepted just now, while it was saturated, is a
 		// better measure of its limit than the pace that overshot it.
-		if got := h.recent.rate(now); got > 0 {
+		got := h.recent.rate(now) * h.fleetShare()
+		if fleet := math.Float64frombits(h.fleetAccepted.Load()); fleet > 0 {
+			got = fleet // measured over the whole fleet
+		}
+		if got > 0 {
 			h.measured = got
 			if got*measuredShare > r && got*measuredShare < cur {
 				r = got * measuredShare
@@ -560,7 +579,7 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		// twice that: starting low costs a second of crawling, starting
 		// high at worst one more cut.
 		elapsed := max(now.Sub(h.windowStart), time.Second)
-		r = 2 * float64(h.accepted.Load()) / elapsed.Seconds()
+		r = 2 * float64(h.accepted.Load()) * h.fleetShare() / elapsed.Seconds()
 	}
 	h.decreases++
 	h.lastRaise = now
@@ -607,10 +626,11 @@ func (h *hostLimiter) increase(now time.Time) {
 		// climb doubles with each second without a cut, so a client
 		// whose peers went quiet takes up the room within seconds.
 		calm := min(now.Sub(h.lastCut).Seconds(), 6) // seconds without a cut
-		step = max(step, timeRaise*math.Exp2(calm)*now.Sub(h.lastRaise).Seconds())
+		step = max(step, timeRaise*math.Exp2(calm)*now.Sub(h.lastRaise).Seconds()/h.fleetShare())
 	}
 	h.lastRaise = now
 	next := cur + step
+	floor := 0.0 // a pace measured, not stepped to
 	if h.decreases == 1 && h.lastCutRetried {
 		// Right after the first cut by 429s, a gateway that queued
 		// requests within its burst (nginx's limit_req) still answers
@@ -618,26 +638,39 @@ func (h *hostLimiter) increase(now time.Time) {
 		// host is seen to accept. (After 503s, which callers do not
 		// repeat, the climb stays gentle.)
 		if since := now.Sub(h.lastCut); since >= 50*time.Millisecond {
-			next = max(next, float64(h.accepted.Load())/since.Seconds())
+			floor = float64(h.accepted.Load()) * h.fleetShare() / since.Seconds()
+			next = max(next, floor)
 		}
 	}
 	if fixed := h.settings.Rate; fixed > 0 {
-		next = min(next, fixed)
+		next, floor = min(next, fixed), min(floor, fixed)
 	}
-	next = min(next, h.ceiling)
+	next, floor = min(next, h.ceiling), min(floor, h.ceiling)
 	if next != cur {
 		lim.SetLimitAt(now, rate.Limit(next))
-		if h.share != nil {
-			h.share(FleetEvent{Kind: FleetRaise, At: now, Rate: next - cur})
-		}
+	}
+	if h.share != nil {
+		// One event per accepted answer: the fleet counts them. It adds
+		// up its replicas' steps, each made for the answers that replica
+		// saw, but takes a measured floor as it is: every replica
+		// measures the same host.
+		h.share(FleetEvent{Kind: FleetRaise, At: now, Rate: max(min(cur+step, next)-cur, 0), Floor: floor})
 	}
 }
+
+// cutSeen is the share of the local pace below which a fleet pace is a
+// cut by another replica rather than raises this one has not heard of
+// yet: every cut takes more than a tenth off, and the raises of 100 ms
+// of one replica less.
+const cutSeen = 0.9
 
 // follow paces the host at the fleet's pace r (see GuardStore), when it
 // has changed since the last call: the fleet's pace, which every
 // replica's cuts and raises move, replaces the local one, and the local
 // limiter goes on learning from it.
-func (h *hostLimiter) follow(r float64, burst int, now time.Time) {
+func (h *hostLimiter) follow(r float64, burst, replicas int, accepted float64, now time.Time) {
+	h.replicas.Store(int32(min(replicas, math.MaxInt32)))
+	h.fleetAccepted.Store(math.Float64bits(accepted))
 	bits := math.Float64bits(r)
 	if h.followed.Load() == bits {
 		return
@@ -649,6 +682,16 @@ func (h *hostLimiter) follow(r float64, burst int, now time.Time) {
 		r = fixed
 	}
 	lim := h.lim.Load()
+	if cur := float64(lim.Limit()); r < cutSeen*cur && !h.settings.Static {
+		// Another replica's cut: this one is past it too, as if it had
+		// made it, so that every replica climbs back alike.
+		if now.Sub(h.lastCut) >= time.Second || h.decreases == 0 {
+			h.decreases++
+		}
+		h.lastCut, h.lastRaise, h.windowStart = now, now, now
+		h.accepted.Store(0)
+		h.adapting.Store(true)
+	}
 	lim.SetLimitAt(now, rate.Limit(r))
 	lim.SetBurstAt(now, max(burst, h.settings.Burst, 1))
 	h.limited.Store(true)

@@ -88,9 +88,11 @@ func TestFleetSurvivesRedisKilledMidRun(t *testing.T) {
 		if d := time.Duration(r.MaxTakeUs) * time.Microsecond; d > redisguard.DefaultBudget+budgetSlack {
 			t.Errorf("replica %d: a call waited %v for Redis, past the budget %v", i, d, redisguard.DefaultBudget)
 		}
-		if !r.Store.Down {
-			t.Errorf("replica %d: store not down after Redis was killed: %+v", i, r.Store)
-		}
+	}
+	// A replica may have ended before the kill; the one that said
+	// "half" had not.
+	if !reps[0].Store.Down {
+		t.Errorf("replica 0's store is not down after Redis was killed: %+v", reps[0].Store)
 	}
 	t.Logf("reports: %+v", reps)
 }

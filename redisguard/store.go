@@ -12,7 +12,7 @@
 // The happy path makes no Redis round trip: until a pace is known, a
 // request reads only the store's memory, which a Pub/Sub subscription
 // keeps current. Once a pace is known, tokens of the fleet's bucket are
-// leased in batches of about 50 ms of the pace. Events (a pause, a cut, a
+// leased in batches of about 100 ms of the pace. Events (a pause, a cut, a
 // breaker failure) are sent by a background worker, raises batched every
 // 100 ms.
 //
@@ -45,6 +45,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,13 +71,25 @@ const (
 	// leaseWindow is how much of the fleet's pace one lease takes: a
 	// replica leases the tokens of leaseWindow at a time, and tokens not
 	// spent within it are dropped (spending them later would be a burst).
-	leaseWindow = 50 * time.Millisecond
+	leaseWindow = 100 * time.Millisecond
 	// maxLease bounds the tokens of one lease.
 	maxLease = 64
 	// raiseEvery is how often pending raises are sent.
 	raiseEvery = 100 * time.Millisecond
 	// queueSize bounds the events waiting for Redis; more are dropped.
 	queueSize = 4096
+	// holdAhead is how far ahead a lease holds tokens: not far, since
+	// the pace may rise meanwhile (the core's own limiter holds no
+	// reservation longer than 100 ms), and the lease is two leaseWindows
+	// of it, so that replicas competing for the fleet's pace each hold a
+	// lease rather than polling for one.
+	holdAhead = 200 * time.Millisecond
+	// cutSeen is the share of the fleet's pace below which a new pace is
+	// a cut (as resilienthttp's limiter tells them).
+	cutSeen = 0.9
+	// presenceWindow is how recently a replica must have leased tokens
+	// to count as one of the fleet's (see FleetView.Replicas).
+	presenceWindow = 2 * time.Second
 	// maxEntries bounds the keys a store remembers; past it, a key is
 	// not shared (its replicas use their local guards).
 	maxEntries = 4096
@@ -130,6 +143,7 @@ type Store struct {
 	fails   atomic.Int64
 	dropped atomic.Int64
 
+	id     string // this replica's, among those of the fleet
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -145,13 +159,21 @@ type entry struct {
 	open   atomic.Int64  // Unix ns
 	rate   atomic.Uint64 // float64 bits; 0: no fleet pace
 	burst  atomic.Int64
-	runs   atomic.Int64 // the fleet's run of breaker failures, as last seen
+	// replicas is how many replicas took from the bucket within the
+	// last presenceWindow, as of this one's last lease.
+	replicas atomic.Int64
+	accepted atomic.Uint64 // float64 bits: the fleet's accepted rate
+	runs     atomic.Int64 // the fleet's run of breaker failures, as last seen
 
-	mu    sync.Mutex // the lease and raise
-	lease int           // tokens left
-	due   time.Time     // when the next is due
-	every time.Duration // between tokens
-	raise float64       // raises not sent yet
+	mu        sync.Mutex // the lease and raise
+	lease     int           // tokens left
+	due       time.Time     // when the next is due
+	leased    time.Time     // when the lease was taken
+	every     time.Duration // between tokens
+	notBefore time.Time     // no token is due before, as the bucket said
+	raise     float64       // raises not sent yet
+	floor     float64       // the highest floor not sent yet
+	acc       int64         // accepted answers not counted in Redis yet
 }
 
 // New returns a Store sharing guards through rdb (a *redis.Client, a
@@ -171,6 +193,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		}
 	}
 	s.rejoin <- struct{}{}
+	s.id = strconv.FormatUint(rand.Uint64(), 36)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.ps = rdb.Subscribe(s.ctx, s.channel())
 	s.wg.Add(2)
@@ -257,6 +280,8 @@ func (s *Store) View(k resilienthttp.GuardKey) resilienthttp.FleetView {
 	}
 	v.Rate = math.Float64frombits(e.rate.Load())
 	v.Burst = int(e.burst.Load())
+	v.Replicas = int(e.replicas.Load())
+	v.Accepted = math.Float64frombits(e.accepted.Load())
 	return v
 }
 
@@ -284,16 +309,24 @@ func (s *Store) Share(k resilienthttp.GuardKey, ev resilienthttp.FleetEvent) {
 			return s.script(ctx, pauseScript, e, "open", ev.Until.UnixMicro())
 		})
 	case resilienthttp.FleetDeclare:
+		// Paced by the fleet's bucket from now on, not from when the
+		// push comes back: the callers that waited for this replica's
+		// first-contact probe go at once.
+		e.burst.Store(int64(ev.Burst))
+		e.rate.Store(math.Float64bits(ev.Rate))
 		s.enqueue(func(ctx context.Context) error {
 			return s.script(ctx, declareScript, e, ev.Rate, ev.Burst)
 		})
 	case resilienthttp.FleetCut:
+		e.rate.CompareAndSwap(0, math.Float64bits(ev.Rate)) // the first pace: at once
 		s.enqueue(func(ctx context.Context) error {
 			return s.script(ctx, cutScript, e, ev.Rate, ev.At.UnixMicro(), time.Second.Microseconds())
 		})
 	case resilienthttp.FleetRaise:
 		e.mu.Lock()
+		e.acc++
 		e.raise += ev.Rate
+		e.floor = max(e.floor, ev.Floor)
 		e.mu.Unlock()
 	case resilienthttp.FleetBreakerFailure:
 		s.enqueue(func(ctx context.Context) error {
@@ -322,61 +355,81 @@ func (s *Store) Share(k resilienthttp.GuardKey, ev resilienthttp.FleetEvent) {
 // saturated fleet (the case the bucket exists for) polls Redis for one or
 // two tokens at a time: measured, some four round trips per request;
 // reserving makes it one per lease.
-func (s *Store) Take(ctx context.Context, k resilienthttp.GuardKey) (time.Duration, bool) {
+func (s *Store) Take(ctx context.Context, k resilienthttp.GuardKey) (time.Duration, bool, bool) {
 	if s.down.Load() {
-		return 0, false
+		return 0, false, false
 	}
 	e := s.entry(k)
 	if e == nil {
-		return 0, false
+		return 0, false, false
 	}
 	r := math.Float64frombits(e.rate.Load())
 	if r <= 0 {
-		return 0, false
+		return 0, false, false
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := time.Now()
-	if e.lease > 0 && now.Sub(e.due) > leaseWindow {
-		e.lease = 0 // due long ago: spending them now would be a burst
+	if e.lease > 0 && now.Sub(e.leased) > holdAhead {
+		e.lease = 0 // leased long ago: spending them now would be a burst
 	}
 	if e.lease == 0 {
-		if s.down.Load() { // another caller found Redis down while this one waited
-			return 0, false
+		if wait := e.notBefore.Sub(now); wait > 0 {
+			return wait, false, true // the bucket said so a moment ago
 		}
-		if !s.reserve(ctx, e, r) {
-			return 0, false
+		if s.down.Load() { // another caller found Redis down while this one waited
+			return 0, false, false
+		}
+		wait, ok := s.reserve(ctx, e, r)
+		if !ok {
+			return 0, false, false
+		}
+		if e.lease == 0 {
+			return wait, false, true
 		}
 	}
 	e.lease--
 	wait := e.due.Sub(time.Now())
 	e.due = e.due.Add(e.every)
-	return max(wait, 0), true
+	return max(wait, 0), true, true
 }
 
-// reserve leases about leaseWindow of the fleet's pace r from its bucket;
-// e.mu is held.
-func (s *Store) reserve(ctx context.Context, e *entry, r float64) bool {
+// reserve leases up to leaseWindow of the fleet's pace r from its
+// bucket, the tokens due within holdAhead; e.mu is held. When none is,
+// it returns how long until one will be, and leases nothing.
+func (s *Store) reserve(ctx context.Context, e *entry, r float64) (time.Duration, bool) {
 	n := min(max(int(r*leaseWindow.Seconds()), 1), maxLease)
 	every := time.Duration(float64(time.Second) / r)
 	burst := max(e.burst.Load(), 1)
 	cctx, cancel := context.WithTimeout(ctx, s.budget)
 	defer cancel()
 	s.trips.Add(1)
-	sent := time.Now()
-	first, err := reserveScript.Run(cctx, s.rdb, []string{e.base + ":bucket"},
-		every.Microseconds(), burst, n, keyTTL.Milliseconds()).Int64()
+	res, err := reserveScript.Run(cctx, s.rdb, []string{e.base + ":bucket", e.base + ":who"},
+		every.Microseconds(), burst, n, keyTTL.Milliseconds(), s.id, presenceWindow.Microseconds(), holdAhead.Microseconds()).Int64Slice()
+	if err == nil && len(res) != 3 {
+		err = errors.New("redisguard: reserve: unexpected answer")
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.markDown()
 		}
-		return false
+		return 0, false
 	}
-	// first is relative to Redis's clock when it ran: counted from when
-	// the call was sent, the wait errs long by the round trip, never short.
-	e.lease, e.every = n, every
-	e.due = sent.Add(time.Duration(first) * time.Microsecond)
-	return true
+	// Times are relative to Redis's clock when it ran: counted from the
+	// answer's arrival, a wait errs long by the way back, never short.
+	now := time.Now()
+	first := time.Duration(res[0]) * time.Microsecond
+	e.replicas.Store(res[2])
+	if res[1] == 0 {
+		// Ask again when a whole lease fits in the hold, not a token:
+		// one round trip per lease, not per token, while the fleet
+		// wants more than its pace.
+		wait := max(first-holdAhead+time.Duration(n)*every, time.Millisecond)
+		e.notBefore = now.Add(wait)
+		return wait, true
+	}
+	e.lease, e.every, e.due, e.leased = int(res[1]), every, now.Add(first), now
+	return 0, true
 }
 
 // Sync sends every event queued so far (pending raises included) and
@@ -480,7 +533,7 @@ func (s *Store) flushRaises() {
 	var pending []*entry
 	for _, e := range s.byKey {
 		e.mu.Lock()
-		if e.raise != 0 {
+		if e.raise != 0 || e.floor != 0 || e.acc != 0 {
 			pending = append(pending, e)
 		}
 		e.mu.Unlock()
@@ -488,10 +541,10 @@ func (s *Store) flushRaises() {
 	s.mu.RUnlock()
 	for _, e := range pending {
 		e.mu.Lock()
-		d := e.raise
-		e.raise = 0
+		d, floor, acc := e.raise, e.floor, e.acc
+		e.raise, e.floor, e.acc = 0, 0, 0
 		e.mu.Unlock()
-		s.run(func(ctx context.Context) error { return s.script(ctx, raiseScript, e, d) })
+		s.run(func(ctx context.Context) error { return s.script(ctx, raiseScript, e, d, floor, acc) })
 	}
 }
 
@@ -541,9 +594,11 @@ func (s *Store) reset() {
 		e.paused.Store(0)
 		e.open.Store(0)
 		e.rate.Store(0)
+		e.replicas.Store(0)
 		e.runs.Store(0)
 		e.mu.Lock()
-		e.lease, e.raise = 0, 0
+		e.lease, e.raise, e.floor, e.acc, e.notBefore = 0, 0, 0, 0, time.Time{}
+		e.accepted.Store(0)
 		e.mu.Unlock()
 		s.enqueue(func(ctx context.Context) error { return s.load(ctx, e) })
 	}
@@ -571,7 +626,8 @@ func (s *Store) load(ctx context.Context, e *entry) error {
 }
 
 // listen applies the fleet's pushed changes: "paused <µs> <base>", "open
-// <µs> <base>", "rate <r>,<burst> <base>". Anything else is ignored.
+// <µs> <base>", "rate <r>,<burst> <base>", "acc <r> <base>". Anything
+// else is ignored.
 func (s *Store) listen() {
 	defer s.wg.Done()
 	for m := range s.ps.Channel() {
@@ -594,6 +650,10 @@ func (s *Store) listen() {
 			} else {
 				setMax(&e.open, n)
 			}
+		case "acc":
+			if r, err := strconv.ParseFloat(val, 64); err == nil && r >= 0 && !math.IsInf(r, 0) {
+				e.accepted.Store(math.Float64bits(r))
+			}
 		case "rate":
 			rs, bs, _ := strings.Cut(val, ",")
 			r, err1 := strconv.ParseFloat(rs, 64)
@@ -602,7 +662,12 @@ func (s *Store) listen() {
 				continue
 			}
 			e.burst.Store(int64(b))
-			e.rate.Store(math.Float64bits(r))
+			if old := math.Float64frombits(e.rate.Swap(math.Float64bits(r))); r < cutSeen*old {
+				// A cut: the tokens leased at the old pace go unused.
+				e.mu.Lock()
+				e.lease, e.notBefore = 0, time.Time{}
+				e.mu.Unlock()
+			}
 		}
 	}
 }
@@ -620,12 +685,12 @@ func (s *Store) failure(ctx context.Context, e *entry, ev resilienthttp.FleetEve
 	return nil
 }
 
-// script runs one of the state scripts on e's key, with the TTL, the
-// channel and the base as the last arguments.
+// script runs one of the state scripts on e's key (and its bucket's),
+// with the TTL, the channel and the base as the last arguments.
 func (s *Store) script(ctx context.Context, sc *redis.Script, e *entry, args ...any) error {
 	s.trips.Add(1)
 	args = append(args, keyTTL.Milliseconds(), s.channel(), e.base)
-	return sc.Run(ctx, s.rdb, []string{e.base}, args...).Err()
+	return sc.Run(ctx, s.rdb, []string{e.base, e.base + ":bucket"}, args...).Err()
 }
 
 // micros reads a time Redis holds, in Unix microseconds (exact in Lua's
@@ -656,20 +721,33 @@ func setMax(v *atomic.Int64, n int64) {
 // last three ARGV of every script are the TTL in ms, the channel and the
 // base the message names.
 var (
-	// KEYS: the bucket. ARGV: the interval between tokens (µs), burst,
-	// n, TTL (ms). GCRA, as redis_rate's, on Redis's own clock: tat is
-	// when the bucket is next empty-handed; the lease's k-th token
-	// (k = 1..n) is due at max(tat, now) + (k - burst) * interval. It
-	// returns when the first is due, relative to now, in µs (negative:
-	// due already).
+	// KEYS: the bucket, the replicas taking from it. ARGV: the interval
+	// between tokens (µs), burst, n, TTL (ms), this replica's id, the
+	// presence window (µs), how far ahead tokens are held (µs). GCRA, as
+	// redis_rate's, on Redis's own clock: tat is when the bucket is next
+	// empty-handed; the lease's k-th token (k = 1..n) is due at
+	// max(tat, now) + (k - burst) * interval, and only tokens due within
+	// the hold are leased. It returns when the first is due, relative to
+	// now, in µs (negative: due already), the tokens leased, and how many
+	// replicas took within the window.
 	reserveScript = redis.NewScript(`
 local every, burst, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ahead = tonumber(ARGV[7])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZADD', KEYS[2], now, ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[6]))
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+local replicas = redis.call('ZCARD', KEYS[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-redis.call('SET', KEYS[1], string.format('%.0f', tat + n * every), 'PX', ARGV[4])
-return math.floor(tat + (1 - burst) * every - now)`)
+local first = tat + (1 - burst) * every - now
+if first > ahead then
+  return {math.floor(first), 0, replicas}
+end
+local k = math.min(n, math.floor((ahead - math.max(first, 0)) / every) + 1)
+redis.call('SET', KEYS[1], string.format('%.0f', tat + k * every), 'PX', ARGV[4])
+return {math.floor(first), k, replicas}`)
 	// ARGV: field, until (µs).
 	pauseScript = redis.NewScript(`
 local ttl, ch, base = ARGV[3], ARGV[4], ARGV[5]
@@ -690,28 +768,58 @@ if redis.call('HGET', KEYS[1], 'ceil') ~= ARGV[1] then
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 0`)
-	// ARGV: rate, at (µs), wave (µs). One cut per wave: a cut within a
-	// wave of the last is the same wave, seen by another replica. A cut
-	// only lowers the pace.
+	// ARGV: rate, at (µs), wave (µs). One cut per wave: the first cut
+	// starts a wave, and the cuts other replicas make within a wave of it
+	// are the same wave seen from elsewhere. In the first wave, from no
+	// pace, each replica estimates the host's rate from its own share of
+	// the answers, and one that got none estimates nothing: that wave
+	// keeps the highest estimate. Later waves cut from the fleet's pace,
+	// which every replica follows: the first cut stands.
 	cutScript = redis.NewScript(`
 local ttl, ch, base = ARGV[4], ARGV[5], ARGV[6]
 local last = tonumber(redis.call('HGET', KEYS[1], 'cut') or '0')
 local cur = tonumber(redis.call('HGET', KEYS[1], 'rate') or '0')
+local pre = tonumber(redis.call('HGET', KEYS[1], 'pre') or '0')
 local r, at = tonumber(ARGV[1]), tonumber(ARGV[2])
+local set = false
 if cur == 0 or (at - last >= tonumber(ARGV[3]) and r < cur) then
+  redis.call('HSET', KEYS[1], 'pre', tostring(cur), 'cut', ARGV[2])
+  set = true
+elseif at - last < tonumber(ARGV[3]) and r > cur and pre == 0 then
+  set = true
+end
+if set then
   local b = redis.call('HGET', KEYS[1], 'burst') or '1'
-  redis.call('HSET', KEYS[1], 'rate', ARGV[1], 'cut', ARGV[2], 'burst', b)
+  redis.call('HSET', KEYS[1], 'rate', ARGV[1], 'burst', b)
+  redis.call('DEL', KEYS[2]) -- the bucket restarts at the new pace
   redis.call('PUBLISH', ch, 'rate ' .. ARGV[1] .. ',' .. b .. ' ' .. base)
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return 0`)
-	// ARGV: the rise. Only a pace the fleet has can rise, and not past a
-	// declared ceiling.
+	// ARGV: the rise, the floor, the answers accepted. Only a pace the
+	// fleet has can rise, to at least the floor, and not past a declared
+	// ceiling. The answers are counted in 100 ms slots (fields a<slot>);
+	// the rate over the last five is published.
 	raiseScript = redis.NewScript(`
-local ttl, ch, base = ARGV[2], ARGV[3], ARGV[4]
+local ttl, ch, base = ARGV[4], ARGV[5], ARGV[6]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local slot = math.floor(now / 100000)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('HINCRBY', KEYS[1], 'a' .. slot, ARGV[3])
+  local sum = 0
+  for i = slot - 4, slot do
+    sum = sum + tonumber(redis.call('HGET', KEYS[1], 'a' .. i) or '0')
+  end
+  for i = slot - 9, slot - 5 do
+    redis.call('HDEL', KEYS[1], 'a' .. i)
+  end
+  local span = now - (slot - 4) * 100000
+  redis.call('PUBLISH', ch, 'acc ' .. string.format('%.3f', sum * 1000000 / span) .. ' ' .. base)
+end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'rate') or '0')
 if cur > 0 then
-  local r = cur + tonumber(ARGV[1])
+  local r = math.max(cur + tonumber(ARGV[1]), tonumber(ARGV[2]))
   local ceil = tonumber(redis.call('HGET', KEYS[1], 'ceil') or '0')
   if ceil > 0 and r > ceil then r = ceil end
   if r < 1 then r = 1 end

@@ -92,10 +92,10 @@ func TestTakeLeasesTheFleetsBucket(t *testing.T) {
 	srv := redistest.Start(t)
 	a, b := newStore(t, srv.Addr), newStore(t, srv.Addr)
 	ctx := context.Background()
-	if _, ok := a.Take(ctx, key); ok {
+	if _, _, ok := a.Take(ctx, key); ok {
 		t.Fatal("Take with no fleet pace: ok, want false (pace locally)")
 	}
-	// 20/s with a burst of 4: each lease holds 1 token (50 ms of pace),
+	// 20/s with a burst of 4: each lease holds 2 tokens (100 ms of pace),
 	// the bucket 4 at once; the fifth token across both replicas waits.
 	a.Share(key, resilienthttp.FleetEvent{Kind: resilienthttp.FleetDeclare, Rate: 20, Burst: 4})
 	b.View(key)
@@ -106,9 +106,9 @@ func TestTakeLeasesTheFleetsBucket(t *testing.T) {
 		if i%2 == 1 {
 			s = b
 		}
-		d, ok := s.Take(ctx, key)
-		if !ok {
-			t.Fatalf("Take %d: not ok", i)
+		d, taken, ok := s.Take(ctx, key)
+		if !ok || !taken {
+			t.Fatalf("Take %d: taken %v, ok %v", i, taken, ok)
 		}
 		waits = append(waits, d)
 	}
@@ -164,7 +164,7 @@ func TestRedisDownIsAnEmptyFleetWithinTheBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, ok := s.Take(context.Background(), key)
+	_, _, ok := s.Take(context.Background(), key)
 	took := time.Since(start)
 	if ok {
 		t.Fatal("Take with Redis killed: ok")

@@ -77,9 +77,9 @@ type timedStore struct {
 	max, n atomic.Int64
 }
 
-func (t *timedStore) Take(ctx context.Context, k resilienthttp.GuardKey) (time.Duration, bool) {
+func (t *timedStore) Take(ctx context.Context, k resilienthttp.GuardKey) (time.Duration, bool, bool) {
 	start := time.Now()
-	d, ok := t.GuardStore.Take(ctx, k)
+	d, taken, ok := t.GuardStore.Take(ctx, k)
 	took := time.Since(start).Microseconds()
 	t.n.Add(1)
 	for {
@@ -88,7 +88,7 @@ func (t *timedStore) Take(ctx context.Context, k resilienthttp.GuardKey) (time.D
 			break
 		}
 	}
-	return d, ok
+	return d, taken, ok
 }
 
 // RunIfReplica makes this process a replica when EnvJob is set, and exits
