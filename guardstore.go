@@ -16,9 +16,13 @@ import (
 // The contract keeps the store off the request's happy path and never
 // lets it be the outage:
 //
-//   - View and Share never wait for the store's backend: View answers from
-//     the store's own memory (kept current by the backend's pushes), and
-//     Share queues the event and returns.
+//   - View and Share never wait for the store's backend on the happy
+//     path: View answers from the store's own memory (kept current by the
+//     backend's pushes), and Share queues the event and returns, except a
+//     FleetBreakerFailure, which a store may deliver before it returns,
+//     within its budget: a failed attempt can afford a round trip, and a
+//     fleet whose replicas each fail fast must count every failure before
+//     the next attempt to trip once.
 //   - Take is the only method that may wait for the backend, and only
 //     once a fleet pace is known (View's Rate above zero); it must return
 //     within the store's documented budget, with ok false when the backend
@@ -36,7 +40,8 @@ type GuardStore interface {
 	// memory, without waiting. The zero FleetView means nothing is known.
 	View(key GuardKey) FleetView
 	// Share tells the fleet of an event this process saw. It returns at
-	// once; the store delivers it within its budget, or drops it.
+	// once (a FleetBreakerFailure within the store's budget); the store
+	// delivers it within its budget, or drops it.
 	Share(key GuardKey, e FleetEvent)
 	// Take takes one token of key's fleet-wide bucket, which lets the
 	// whole fleet send at View(key).Rate. With taken true the token is

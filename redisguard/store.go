@@ -163,9 +163,9 @@ type entry struct {
 	// last presenceWindow, as of this one's last lease.
 	replicas atomic.Int64
 	accepted atomic.Uint64 // float64 bits: the fleet's accepted rate
-	runs     atomic.Int64 // the fleet's run of breaker failures, as last seen
+	runs     atomic.Int64  // the fleet's run of breaker failures, as last seen
 
-	mu        sync.Mutex // the lease and raise
+	mu        sync.Mutex    // the lease and raise
 	lease     int           // tokens left
 	due       time.Time     // when the next is due
 	leased    time.Time     // when the lease was taken
@@ -287,7 +287,8 @@ func (s *Store) View(k resilienthttp.GuardKey) resilienthttp.FleetView {
 
 // Share implements resilienthttp.GuardStore: it queues the event for the
 // worker, and returns at once. Raises are summed and sent every 100 ms; a
-// success is sent only after failures.
+// success is sent only after failures. A breaker failure is counted in
+// Redis before Share returns, within the budget.
 func (s *Store) Share(k resilienthttp.GuardKey, ev resilienthttp.FleetEvent) {
 	if s.down.Load() {
 		s.dropped.Add(1)
@@ -329,9 +330,10 @@ func (s *Store) Share(k resilienthttp.GuardKey, ev resilienthttp.FleetEvent) {
 		e.floor = max(e.floor, ev.Floor)
 		e.mu.Unlock()
 	case resilienthttp.FleetBreakerFailure:
-		s.enqueue(func(ctx context.Context) error {
-			return s.failure(ctx, e, ev)
-		})
+		// Counted before the attempt returns (see GuardStore): replicas
+		// that fail within a millisecond each would otherwise all reach
+		// their own threshold before the fleet's open state reached them.
+		s.run(func(ctx context.Context) error { return s.failure(ctx, e, ev) })
 	case resilienthttp.FleetBreakerSuccess:
 		if e.runs.Load() > 0 {
 			e.runs.Store(0)
@@ -682,6 +684,9 @@ func (s *Store) failure(ctx context.Context, e *entry, ev resilienthttp.FleetEve
 		return err
 	}
 	e.runs.Store(n)
+	if n >= int64(ev.Threshold) {
+		setMax(&e.open, ev.At.Add(ev.OpenFor).Truncate(time.Microsecond).UnixNano())
+	}
 	return nil
 }
 

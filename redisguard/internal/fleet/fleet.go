@@ -66,7 +66,7 @@ type Report struct {
 	MaxTakeUs int64 `json:"max_take_us"`
 	Takes     int64 `json:"takes"`
 	// FirstCallUs is the first call's duration.
-	FirstCallUs int64           `json:"first_call_us"`
+	FirstCallUs int64            `json:"first_call_us"`
 	Store       redisguard.Stats `json:"store"`
 }
 

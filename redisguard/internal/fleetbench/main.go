@@ -38,13 +38,20 @@ const (
 	burst   = 20
 )
 
-// timeline is the -timeline flag.
-var timeline bool
+// timeline and only are the flags of the same names.
+var (
+	timeline bool
+	only     string
+)
+
+// part reports whether the part named runs.
+func part(name string) bool { return only == "" || only == name }
 
 func main() {
 	fleet.RunIfReplica()
 	runs := flag.Int("runs", 3, "runs of each rate-limited fleet")
-	flag.BoolVar(&timeline, "timeline", false, "print each fleet's attempts and 429s per 100 ms, then stop after the rate-limited fleets")
+	flag.BoolVar(&timeline, "timeline", false, "print each fleet's attempts and 429s per 100 ms to stderr")
+	flag.StringVar(&only, "only", "", "run one part: limited, down, redis or happy (default: all)")
 	flag.Parse()
 	if err := run(*runs, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "fleetbench:", err)
@@ -133,6 +140,9 @@ func run(runs int, out io.Writer) error {
 		name string
 		opts []servicetest.Option
 	}{{"never told the quota", limited}, {"with the host's RateLimit headers", headers}} {
+		if !part("limited") {
+			break
+		}
 		fmt.Fprintf(out, "## %s\n\n", sc.name)
 		var alone, local, shared []result
 		for range runs {
@@ -157,19 +167,33 @@ func run(runs int, out io.Writer) error {
 		}
 		fmt.Fprintln(out)
 	}
-	if timeline {
-		return nil
+	if part("down") {
+		if err := hostDown(exe, srv.Addr, &prefix, out); err != nil {
+			return err
+		}
 	}
+	if part("redis") {
+		if err := redisDies(fleetRun, headers, out); err != nil {
+			return err
+		}
+	}
+	if part("happy") {
+		return happyPath(srv.Addr, out)
+	}
+	return nil
+}
 
+// hostDown runs the fleet against a host that answers 500 to all, with
+// local and with shared guards, and reports the attempts the host saw.
+func hostDown(exe, redisAddr string, prefix *int, out io.Writer) error {
 	fmt.Fprintf(out, "## host down (500 to all), %d × 100 calls, 8 goroutines each\n\n", procs)
-	down := []servicetest.Option{}
 	for _, shared := range []bool{false, true} {
-		svc := servicetest.New(down...)
+		svc := servicetest.New()
 		svc.Script("/", servicetest.Statuses(500)...)
-		prefix++
-		job := fleet.Job{URL: svc.URL, Calls: 100, Workers: workers, Prefix: fmt.Sprintf("bench%d:", prefix)}
+		*prefix++
+		job := fleet.Job{URL: svc.URL, Calls: 100, Workers: workers, Prefix: fmt.Sprintf("bench%d:", *prefix)}
 		if shared {
-			job.Redis = srv.Addr
+			job.Redis = redisAddr
 		}
 		if _, err := fleet.Run(exe, nil, procs, job, nil); err != nil {
 			svc.Close()
@@ -179,7 +203,12 @@ func run(runs int, out io.Writer) error {
 		svc.Close()
 	}
 	fmt.Fprintln(out)
+	return nil
+}
 
+// redisDies runs the fleet with shared guards while its Redis is killed
+// halfway, then with that Redis down from the start.
+func redisDies(fleetRun func(n, callsEach, workersEach int, shared bool, onHalf func(), redisAddr string, opts ...servicetest.Option) (result, error), headers []servicetest.Option, out io.Writer) error {
 	fmt.Fprintf(out, "## Redis killed mid-run (with RateLimit headers), then Redis down from the start (budget %v)\n\n", redisguard.DefaultBudget)
 	victim, err := redistest.Launch()
 	if err != nil {
@@ -196,8 +225,7 @@ func run(runs int, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "- down from the start: %v\n\n", d)
-
-	return happyPath(srv.Addr, out)
+	return nil
 }
 
 func ratio(a, b time.Duration) float64 { return a.Seconds() / b.Seconds() }
