@@ -563,13 +563,24 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		// What the server accepted just now, while it was saturated, is a
 		// better measure of its limit than the pace that overshot it.
 		got := h.recent.rate(now) * h.fleetShare()
-		if fleet := math.Float64frombits(h.fleetAccepted.Load()); fleet > 0 {
+		fleet := math.Float64frombits(h.fleetAccepted.Load())
+		if fleet > 0 {
 			got = fleet // measured over the whole fleet
 		}
 		if got > 0 {
 			h.measured = got
 			if got*measuredShare > r && got*measuredShare < cur {
 				r = got * measuredShare
+			}
+			if fleet > 0 && h.decreases >= 2 {
+				// A fleet's pace, moved by every replica's raises and
+				// cut by whichever replica is refused first, can sit
+				// well above the host's rate, which the fleet's count
+				// of accepted answers measures: past slow start the
+				// fleet is saturated, and that count is the host's.
+				// Never by more than half: a count taken across a
+				// quiet spell is no measure of the host.
+				r = min(r, max(got*measuredShare, cur*decreaseFactor))
 			}
 		}
 	} else {
@@ -691,6 +702,9 @@ func (h *hostLimiter) follow(r float64, burst, replicas int, accepted float64, n
 		h.lastCut, h.lastRaise, h.windowStart = now, now, now
 		h.accepted.Store(0)
 		h.adapting.Store(true)
+		if accepted > 0 {
+			h.measured = accepted // what the host accepted from the fleet
+		}
 	}
 	lim.SetLimitAt(now, rate.Limit(r))
 	lim.SetBurstAt(now, max(burst, h.settings.Burst, 1))

@@ -804,7 +804,9 @@ return 0`)
 	// ARGV: the rise, the floor, the answers accepted. Only a pace the
 	// fleet has can rise, to at least the floor, and not past a declared
 	// ceiling. The answers are counted in 100 ms slots (fields a<slot>);
-	// the rate over the last five is published.
+	// the rate over the last five whole slots is published (the current
+	// one is still filling, and a slot gets the answers flushed in it,
+	// up to 100 ms old).
 	raiseScript = redis.NewScript(`
 local ttl, ch, base = ARGV[4], ARGV[5], ARGV[6]
 local t = redis.call('TIME')
@@ -813,14 +815,13 @@ local slot = math.floor(now / 100000)
 if tonumber(ARGV[3]) > 0 then
   redis.call('HINCRBY', KEYS[1], 'a' .. slot, ARGV[3])
   local sum = 0
-  for i = slot - 4, slot do
+  for i = slot - 5, slot - 1 do
     sum = sum + tonumber(redis.call('HGET', KEYS[1], 'a' .. i) or '0')
   end
-  for i = slot - 9, slot - 5 do
+  for i = slot - 10, slot - 6 do
     redis.call('HDEL', KEYS[1], 'a' .. i)
   end
-  local span = now - (slot - 4) * 100000
-  redis.call('PUBLISH', ch, 'acc ' .. string.format('%.3f', sum * 1000000 / span) .. ' ' .. base)
+  redis.call('PUBLISH', ch, 'acc ' .. string.format('%.3f', sum * 2) .. ' ' .. base)
 end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'rate') or '0')
 if cur > 0 then

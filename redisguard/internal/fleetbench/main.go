@@ -68,12 +68,21 @@ type result struct {
 	maxTake   time.Duration
 	trips     int64
 	firstCall time.Duration // the slowest replica's first call
+	errors    []string      // a few of the failed calls' errors
 }
 
 func (r result) String() string {
 	return fmt.Sprintf("%.2f s, %d attempts, %d 429s (%.1f%%), %d failed, slowest Take %v, %d round trips, slowest first call %v",
 		r.wall.Seconds(), r.attempts, r.throttled, 100*float64(r.throttled)/float64(procs*calls), r.failed,
-		r.maxTake.Round(time.Microsecond), r.trips, r.firstCall.Round(time.Microsecond))
+		r.maxTake.Round(time.Microsecond), r.trips, r.firstCall.Round(time.Microsecond)) + errorsNote(r.errors)
+}
+
+// errorsNote quotes the first error, if any.
+func errorsNote(errs []string) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (e.g. %q)", errs[0])
 }
 
 func run(runs int, out io.Writer) error {
@@ -107,6 +116,9 @@ func run(runs int, out io.Writer) error {
 			r.maxTake = max(r.maxTake, time.Duration(rep.MaxTakeUs)*time.Microsecond)
 			r.trips += rep.Store.RoundTrips
 			r.firstCall = max(r.firstCall, time.Duration(rep.FirstCallUs)*time.Microsecond)
+			if len(r.errors) < 2 {
+				r.errors = append(r.errors, rep.Errors...)
+			}
 		}
 		var slots [][2]int
 		var t0 time.Time
