@@ -29,8 +29,10 @@ import (
 //     did not answer in time or is known to be down, and the client then
 //     paces the attempt with its local limiter alone.
 //   - A store whose backend is down answers as an empty fleet (a zero
-//     FleetView): each process falls back to its local guards at once, and
-//     rejoins the fleet when the backend is back.
+//     FleetView; at most a Rate, this replica's share of a fleet pace it
+//     knew, with Replicas 1, which Take then does not enforce): each
+//     process falls back to its local guards at once, and rejoins the
+//     fleet when the backend is back.
 //
 // Every method must be safe for concurrent use, and must not panic. Keys
 // are the client's: GuardKey names a host (WithHostKey's key, or the

@@ -1,20 +1,23 @@
 // Package redisguard shares the guards of resilienthttp clients in many
 // processes (a fleet of replicas calling one account's quota) through
-// Redis: it is a resilienthttp.GuardStore.
+// Redis: its Store is a resilienthttp.GuardStore.
 //
 // What is shared, per host and per limiter scope: the Retry-After pause
-// (one replica's 429 pauses all), the pace learned from 429s and declared
-// by RateLimit headers (a RateLimit of r=50 seen by one replica paces the
-// fleet at 50 in all, through one GCRA bucket in Redis; see Take), and the circuit breaker's open state
+// (one replica's 429 pauses all); the pace declared by RateLimit headers
+// (r=50 seen by one replica paces the fleet at 50 in all, not 50 each) or
+// learned from 429s (every replica's cuts and raises move one fleet pace,
+// and the fleet counts the answers the host accepted), enforced by one
+// GCRA bucket in Redis (see Take); and the circuit breaker's open state
 // and run of failures (the fleet trips once, and one replica's open
 // breaker protects all).
 //
 // The happy path makes no Redis round trip: until a pace is known, a
 // request reads only the store's memory, which a Pub/Sub subscription
 // keeps current. Once a pace is known, tokens of the fleet's bucket are
-// leased in batches of about 100 ms of the pace. Events (a pause, a cut, a
-// breaker failure) are sent by a background worker, raises batched every
-// 100 ms.
+// leased about 100 ms of the pace at a time. Events (a pause, a cut) are
+// sent by a background worker, raises and accepted answers batched every
+// 100 ms; a breaker failure, off the happy path, is counted before the
+// attempt returns.
 //
 // Redis is never the outage: every Redis call has a budget (50 ms unless
 // WithBudget says otherwise). A call that fails or runs past it marks
@@ -23,17 +26,19 @@
 // (WithRejoinEvery), rejoining the fleet, and reloading what it shares,
 // when Redis answers.
 //
-// The breaker: gobreaker/v2's DistributedCircuitBreaker keeps its whole
-// state in the SharedDataStore and locks it around every request (a lock,
-// a read and a write, so some four round trips a request, on the happy
-// path too). Instead each replica keeps its local gobreaker, with all its
-// semantics, and Redis holds what the fleet must agree on: the open-until
-// time, pushed to every replica, and the fleet's run of consecutive
-// failures (a Redis counter bumped only on failures and reset by the
-// first success after them), which opens every replica's breaker when it
-// reaches BreakerSettings.ConsecutiveFailures. The run stays at the
-// threshold while the breaker is open, so after the open period the first
-// failure anywhere in the fleet opens it again.
+// The breaker: gobreaker/v2's DistributedCircuitBreaker (v2.4.0) reads
+// its whole state from the SharedDataStore, then locks it, runs the
+// request under the lock, writes the state back and unlocks: four round
+// trips a request on the happy path too, and every request of the fleet
+// to one host serialised behind one Redis lock. Instead each replica
+// keeps its local gobreaker, with all its semantics, and Redis holds what
+// the fleet must agree on: the open-until time, pushed to every replica,
+// and the fleet's run of consecutive failures (a Redis counter bumped only
+// on failures and reset by the first success after them), which opens
+// every replica's breaker when it reaches
+// BreakerSettings.ConsecutiveFailures. The run stays at the threshold
+// while the breaker is open, so after the open period the first failure
+// anywhere in the fleet opens it again.
 //
 // Keys: every key of one host shares the hash tag {host}, so a Redis
 // Cluster (redis.NewClusterClient) keeps them in one slot; they expire
@@ -163,7 +168,11 @@ type entry struct {
 	// last presenceWindow, as of this one's last lease.
 	replicas atomic.Int64
 	accepted atomic.Uint64 // float64 bits: the fleet's accepted rate
-	runs     atomic.Int64  // the fleet's run of breaker failures, as last seen
+	runs     atomic.Int64
+	// lastRate and lastReplicas are the pace and replicas known when
+	// Redis went down (see share).
+	lastRate     atomic.Uint64
+	lastReplicas atomic.Int64  // the fleet's run of breaker failures, as last seen
 
 	mu        sync.Mutex    // the lease and raise
 	lease     int           // tokens left
@@ -229,6 +238,12 @@ func (s *Store) Stats() Stats {
 	return Stats{RoundTrips: s.trips.Load(), Failures: s.fails.Load(), Dropped: s.dropped.Load(), Down: s.down.Load()}
 }
 
+// callTimeout is the deadline given to one Redis call: nine tenths of the
+// budget, since go-redis returns a little after a deadline passes (its
+// dial retries sleep through it) and the caller's own scheduling needs
+// the rest.
+func (s *Store) callTimeout() time.Duration { return s.budget - s.budget/10 }
+
 func (s *Store) channel() string { return s.prefix + "events" }
 
 // base returns the Redis key of a GuardKey's state. The host is the hash
@@ -261,11 +276,12 @@ func (s *Store) entry(k resilienthttp.GuardKey) *entry {
 	return e
 }
 
-// View implements resilienthttp.GuardStore: the store's memory, or the
-// zero FleetView while Redis is down.
+// View implements resilienthttp.GuardStore: the store's memory; while
+// Redis is down, nothing but a replica's share of a pace known before
+// (see GuardStore).
 func (s *Store) View(k resilienthttp.GuardKey) resilienthttp.FleetView {
 	if s.down.Load() {
-		return resilienthttp.FleetView{}
+		return s.share(k)
 	}
 	e := s.entry(k)
 	if e == nil {
@@ -283,6 +299,24 @@ func (s *Store) View(k resilienthttp.GuardKey) resilienthttp.FleetView {
 	v.Replicas = int(e.replicas.Load())
 	v.Accepted = math.Float64frombits(e.accepted.Load())
 	return v
+}
+
+// share is View while Redis is down: nothing shared, but a fleet pace
+// known when Redis went down is kept, divided among the replicas that
+// were taking from it, so that each goes on at its share of the quota
+// rather than at all of it.
+func (s *Store) share(k resilienthttp.GuardKey) resilienthttp.FleetView {
+	s.mu.RLock()
+	e := s.byKey[k]
+	s.mu.RUnlock()
+	if e == nil {
+		return resilienthttp.FleetView{}
+	}
+	r, n := math.Float64frombits(e.lastRate.Load()), e.lastReplicas.Load()
+	if r <= 0 || n <= 1 {
+		return resilienthttp.FleetView{}
+	}
+	return resilienthttp.FleetView{Rate: r / float64(n), Burst: max(int(e.burst.Load())/int(n), 1), Replicas: 1}
 }
 
 // Share implements resilienthttp.GuardStore: it queues the event for the
@@ -403,7 +437,7 @@ func (s *Store) reserve(ctx context.Context, e *entry, r float64) (time.Duration
 	n := min(max(int(r*leaseWindow.Seconds()), 1), maxLease)
 	every := time.Duration(float64(time.Second) / r)
 	burst := max(e.burst.Load(), 1)
-	cctx, cancel := context.WithTimeout(ctx, s.budget)
+	cctx, cancel := context.WithTimeout(ctx, s.callTimeout())
 	defer cancel()
 	s.trips.Add(1)
 	res, err := reserveScript.Run(cctx, s.rdb, []string{e.base + ":bucket", e.base + ":who"},
@@ -463,7 +497,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	}
 	s.mu.RUnlock()
 	for _, e := range entries {
-		cctx, cancel := context.WithTimeout(ctx, s.budget)
+		cctx, cancel := context.WithTimeout(ctx, s.callTimeout())
 		err := s.load(cctx, e)
 		cancel()
 		if err != nil {
@@ -523,7 +557,7 @@ func (s *Store) run(job func(context.Context) error) {
 		s.dropped.Add(1)
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.budget)
+	ctx, cancel := context.WithTimeout(s.ctx, s.callTimeout())
 	defer cancel()
 	if err := job(ctx); err != nil && !errors.Is(err, redis.Nil) && s.ctx.Err() == nil {
 		s.markDown()
@@ -554,7 +588,14 @@ func (s *Store) flushRaises() {
 // starts the rejoin loop unless one runs.
 func (s *Store) markDown() {
 	s.fails.Add(1)
-	s.down.Store(true)
+	if !s.down.Swap(true) {
+		s.mu.RLock()
+		for _, e := range s.byKey {
+			e.lastRate.Store(e.rate.Load())
+			e.lastReplicas.Store(e.replicas.Load())
+		}
+		s.mu.RUnlock()
+	}
 	select {
 	case <-s.rejoin:
 	default:
@@ -572,7 +613,7 @@ func (s *Store) markDown() {
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithTimeout(s.ctx, s.budget)
+			ctx, cancel := context.WithTimeout(s.ctx, s.callTimeout())
 			s.trips.Add(1)
 			err := s.rdb.Ping(ctx).Err()
 			cancel()
@@ -597,6 +638,8 @@ func (s *Store) reset() {
 		e.open.Store(0)
 		e.rate.Store(0)
 		e.replicas.Store(0)
+		e.lastRate.Store(0)
+		e.lastReplicas.Store(0)
 		e.runs.Store(0)
 		e.mu.Lock()
 		e.lease, e.raise, e.floor, e.acc, e.notBefore = 0, 0, 0, 0, time.Time{}
