@@ -168,11 +168,11 @@ type entry struct {
 	// last presenceWindow, as of this one's last lease.
 	replicas atomic.Int64
 	accepted atomic.Uint64 // float64 bits: the fleet's accepted rate
-	runs     atomic.Int64
+	runs     atomic.Int64  // the fleet's run of breaker failures, as last seen
 	// lastRate and lastReplicas are the pace and replicas known when
 	// Redis went down (see share).
 	lastRate     atomic.Uint64
-	lastReplicas atomic.Int64  // the fleet's run of breaker failures, as last seen
+	lastReplicas atomic.Int64
 
 	mu        sync.Mutex    // the lease and raise
 	lease     int           // tokens left
@@ -425,7 +425,7 @@ func (s *Store) Take(ctx context.Context, k resilienthttp.GuardKey) (time.Durati
 		}
 	}
 	e.lease--
-	wait := e.due.Sub(time.Now())
+	wait := time.Until(e.due)
 	e.due = e.due.Add(e.every)
 	return max(wait, 0), true, true
 }
