@@ -1,6 +1,8 @@
 package redisguard_test
 
 import (
+	"context"
+	"github.com/redis/go-redis/v9"
 	"github.com/resilienthttp/resilienthttp/redisguard"
 	"os"
 	"testing"
@@ -12,9 +14,17 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The tests kill Redis on purpose: go-redis's log of every failed
+	// dial would bury the tests' own output.
+	redis.SetLogger(quiet{})
 	fleet.RunIfReplica() // a replica of a fleet test: this process is one
 	os.Exit(m.Run())
 }
+
+// quiet is a go-redis logger that logs nothing.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 // runFleet runs n replicas of job, each this test binary started again,
 // and returns their reports.
