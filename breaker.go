@@ -213,6 +213,9 @@ type hostBreaker struct {
 	maxHold   time.Duration
 	clock     Clock
 	openUntil atomic.Int64 // Unix nanoseconds
+	// onOpen, when the client has a GuardStore, tells the fleet that this
+	// breaker opened until the given time; nil tells no one.
+	onOpen func(until time.Time)
 }
 
 func newHostBreaker(host string, s BreakerSettings, maxHold time.Duration, clk Clock, logf func(host string, from, to BreakerState)) *hostBreaker {
@@ -230,7 +233,11 @@ func newHostBreaker(host string, s BreakerSettings, maxHold time.Duration, clk C
 		OnStateChange: func(_ string, gfrom, gto gobreaker.State) {
 			from, to := breakerState(gfrom), breakerState(gto)
 			if to == BreakerOpen {
-				b.extend(clk.Now().Add(b.timeout))
+				until := clk.Now().Add(b.timeout)
+				b.extend(until)
+				if b.onOpen != nil {
+					b.onOpen(until)
+				}
 			}
 			if s.OnStateChange != nil {
 				s.OnStateChange(host, from, to)
@@ -270,8 +277,18 @@ func (b *hostBreaker) allow() (func(error), error) {
 	return done, nil
 }
 
-// report tells gobreaker how an attempt that allow let through ended.
-func (b *hostBreaker) report(done func(error), ctx context.Context, a *answer) {
+// breakerOutcome is how the breaker counted an attempt.
+type breakerOutcome int
+
+const (
+	outcomeNotCounted breakerOutcome = iota
+	outcomeSuccess
+	outcomeFailure
+)
+
+// report tells gobreaker how an attempt that allow let through ended, and
+// returns how it counted it.
+func (b *hostBreaker) report(done func(error), ctx context.Context, a *answer) breakerOutcome {
 	switch {
 	case ctx.Err() != nil && a.err != nil:
 		done(errNotCounted)
@@ -287,9 +304,12 @@ func (b *hostBreaker) report(done func(error), ctx context.Context, a *answer) {
 				b.extend(now.Add(a.retryAfter))
 			}
 		}
+		return outcomeFailure
 	default:
 		done(nil)
+		return outcomeSuccess
 	}
+	return outcomeNotCounted
 }
 
 // shedding reports whether a 503 came from a host that is answering other

@@ -60,6 +60,7 @@ type Client struct {
 	breaker *BreakerSettings // nil: off
 	budget  *RetryBudget     // nil: off
 	hostKey func(*http.Request) string
+	store   GuardStore // nil: guards not shared
 	hosts   hostRegistry
 
 	loop *retryablehttp.Client

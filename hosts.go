@@ -37,8 +37,8 @@ type circuit interface {
 	// outcome to, or refuses it with a *CircuitOpenError.
 	allow() (done func(error), err error)
 	// report tells the breaker how an attempt that allow let through
-	// ended.
-	report(done func(error), ctx context.Context, a *answer)
+	// ended, and returns how it counted it.
+	report(done func(error), ctx context.Context, a *answer) breakerOutcome
 }
 
 // host holds the guards of one host key; a nil guard is turned off.
@@ -50,7 +50,7 @@ type host struct {
 	// scopes holds the limiters of LimiterSettings.Key's scopes.
 	scopes   sync.Map // scope key → pacer
 	nscopes  atomic.Int32
-	newScope func() pacer
+	newScope func(scope string) pacer
 	// used is the registry's clock when the host was last looked up.
 	used atomic.Int64
 }
@@ -73,7 +73,7 @@ func (h *host) pacerFor(req *http.Request, key func(*http.Request) string) pacer
 		h.nscopes.Add(-1)
 		return h.limiter
 	}
-	p, loaded := h.scopes.LoadOrStore(k, h.newScope())
+	p, loaded := h.scopes.LoadOrStore(k, h.newScope(k))
 	if loaded {
 		h.nscopes.Add(-1)
 	}
@@ -171,12 +171,29 @@ func (c *Client) addHost(key string) *host {
 func (c *Client) newHost(key string, now time.Time) *host {
 	h := &host{key: key}
 	if c.limiter != nil {
-		s, maxPause, clk := *c.limiter, c.policy.MaxRetryAfter, c.clock
-		h.limiter = newHostLimiter(s, maxPause, now)
-		h.newScope = func() pacer { return newHostLimiter(s, maxPause, clk.Now()) }
+		s, maxPause, clk, store := *c.limiter, c.policy.MaxRetryAfter, c.clock, c.store
+		newPacer := func(scope string, now time.Time) pacer {
+			l := newHostLimiter(s, maxPause, now)
+			if store == nil {
+				return l
+			}
+			k := GuardKey{Host: key, Scope: scope}
+			l.share = func(e FleetEvent) { store.Share(k, e) }
+			return &fleetPacer{l: l, store: store, key: k}
+		}
+		h.limiter = newPacer("", now)
+		h.newScope = func(scope string) pacer { return newPacer(scope, clk.Now()) }
 	}
 	if c.breaker != nil {
-		h.breaker = newHostBreaker(key, *c.breaker, c.policy.MaxRetryAfter, c.clock, c.breakerChanged)
+		b := newHostBreaker(key, *c.breaker, c.policy.MaxRetryAfter, c.clock, c.breakerChanged)
+		h.breaker = b
+		if store := c.store; store != nil {
+			k := GuardKey{Host: key}
+			b.onOpen = func(until time.Time) {
+				store.Share(k, FleetEvent{Kind: FleetBreakerOpen, At: c.clock.Now(), Until: until})
+			}
+			h.breaker = &fleetCircuit{b: b, store: store, key: k, s: c.breaker}
+		}
 	}
 	if c.budget != nil {
 		h.budget = newRetryTokens(*c.budget)

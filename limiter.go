@@ -166,6 +166,28 @@ type hostLimiter struct {
 	// lastCutRetried says the last cut came from a 429, which callers
 	// repeat, rather than from a 503, which they do not.
 	lastCutRetried bool
+
+	// share, when the client has a GuardStore, tells the fleet of each
+	// pace this limiter sets itself (declared, cut, raised); nil shares
+	// nothing. followed is the bits of the last fleet pace taken (see
+	// follow).
+	share    func(FleetEvent)
+	followed atomic.Uint64
+	// replicas is how many replicas of the fleet use this scope now (0
+	// or 1 outside a fleet): what this one sees of the host's traffic
+	// is about its share of it (see fleetShare).
+	replicas atomic.Int32
+	// fleetAccepted is the bits of the rate the host accepted from the
+	// whole fleet lately, as the store measured it (0: unknown).
+	fleetAccepted atomic.Uint64
+}
+
+// fleetShare is what the local counts of accepted answers are multiplied
+// by to estimate the host's whole traffic, and a raise in time divided
+// by so that the fleet's pace climbs as one client's would: 1 outside a
+// fleet, the number of replicas using the scope in one.
+func (h *hostLimiter) fleetShare() float64 {
+	return float64(max(h.replicas.Load(), 1))
 }
 
 func newHostLimiter(s LimiterSettings, maxPause time.Duration, now time.Time) *hostLimiter {
@@ -600,11 +622,15 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
 	// Spend half of what the server says is left of its burst: goroutine
 	// wake-ups bunch requests, and a window the server reports empty (r=0)
 	// pauses the host until it resets.
-	lim := rate.NewLimiter(rate.Limit(r), max(left/2, h.settings.Burst, 1))
+	burst := max(left/2, h.settings.Burst, 1)
+	lim := rate.NewLimiter(rate.Limit(r), burst)
 	lim.SetLimitAt(now, rate.Limit(r)) // start its clock at now
 	h.stopRamp()
 	h.lim.Store(lim)
 	h.limited.Store(true)
+	if h.share != nil {
+		h.share(FleetEvent{Kind: FleetDeclare, At: now, Rate: r, Burst: burst})
+	}
 }
 
 // decrease answers a 429: once per wave of them (the requests already in
@@ -627,10 +653,25 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		r = cur * f
 		// What the server accepted just now, while it was saturated, is a
 		// better measure of its limit than the pace that overshot it.
-		if got := h.recent.rate(now); got > 0 {
+		got := h.recent.rate(now) * h.fleetShare()
+		fleet := math.Float64frombits(h.fleetAccepted.Load())
+		if fleet > 0 {
+			got = fleet // measured over the whole fleet
+		}
+		if got > 0 {
 			h.measured = got
 			if got*measuredShare > r && got*measuredShare < cur {
 				r = got * measuredShare
+			}
+			if fleet > 0 && h.decreases >= 2 {
+				// A fleet's pace, moved by every replica's raises and
+				// cut by whichever replica is refused first, can sit
+				// well above the host's rate, which the fleet's count
+				// of accepted answers measures: past slow start the
+				// fleet is saturated, and that count is the host's.
+				// Never by more than half: a count taken across a
+				// quiet spell is no measure of the host.
+				r = min(r, max(got*measuredShare, cur*decreaseFactor))
 			}
 		}
 	} else {
@@ -640,7 +681,7 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		// twice that: starting low costs a second of crawling, starting
 		// high at worst one more cut.
 		elapsed := max(now.Sub(h.windowStart), time.Second)
-		r = 2 * float64(h.accepted.Load()) / elapsed.Seconds()
+		r = 2 * float64(h.accepted.Load()) * h.fleetShare() / elapsed.Seconds()
 		h.stopRamp()
 	}
 	h.decreases++
@@ -651,6 +692,9 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 	h.accepted.Store(0)
 	h.windowStart = now
 	h.setLimit(max(r, minAdaptiveRate), now)
+	if h.share != nil {
+		h.share(FleetEvent{Kind: FleetCut, At: now, Rate: max(r, minAdaptiveRate)})
+	}
 }
 
 func (h *hostLimiter) increase(now time.Time) {
@@ -689,10 +733,11 @@ func (h *hostLimiter) increase(now time.Time) {
 		// climb doubles with each second without a cut, so a client
 		// whose peers went quiet takes up the room within seconds.
 		calm := min(now.Sub(h.lastCut).Seconds(), 6) // seconds without a cut
-		step = max(step, timeRaise*math.Exp2(calm)*now.Sub(h.lastRaise).Seconds())
+		step = max(step, timeRaise*math.Exp2(calm)*now.Sub(h.lastRaise).Seconds()/h.fleetShare())
 	}
 	h.lastRaise = now
 	next := cur + step
+	floor := 0.0 // a pace measured, not stepped to
 	if h.decreases == 1 && h.lastCutRetried {
 		// Right after the first cut by 429s, a gateway that queued
 		// requests within its burst (nginx's limit_req) still answers
@@ -700,16 +745,67 @@ func (h *hostLimiter) increase(now time.Time) {
 		// host is seen to accept. (After 503s, which callers do not
 		// repeat, the climb stays gentle.)
 		if since := now.Sub(h.lastCut); since >= 50*time.Millisecond {
-			next = max(next, float64(h.accepted.Load())/since.Seconds())
+			floor = float64(h.accepted.Load()) * h.fleetShare() / since.Seconds()
+			next = max(next, floor)
 		}
 	}
 	if fixed := h.settings.Rate; fixed > 0 {
-		next = min(next, fixed)
+		next, floor = min(next, fixed), min(floor, fixed)
 	}
-	next = min(next, h.ceiling)
+	next, floor = min(next, h.ceiling), min(floor, h.ceiling)
 	if next != cur {
 		lim.SetLimitAt(now, rate.Limit(next))
 	}
+	if h.share != nil {
+		// One event per accepted answer: the fleet counts them. It adds
+		// up its replicas' steps, each made for the answers that replica
+		// saw, but takes a measured floor as it is: every replica
+		// measures the same host.
+		h.share(FleetEvent{Kind: FleetRaise, At: now, Rate: max(min(cur+step, next)-cur, 0), Floor: floor})
+	}
+}
+
+// cutSeen is the share of the local pace below which a fleet pace is a
+// cut by another replica rather than raises this one has not heard of
+// yet: every cut takes more than a tenth off, and the raises of 100 ms
+// of one replica less.
+const cutSeen = 0.9
+
+// follow paces the host at the fleet's pace r (see GuardStore), when it
+// has changed since the last call: the fleet's pace, which every
+// replica's cuts and raises move, replaces the local one, and the local
+// limiter goes on learning from it.
+func (h *hostLimiter) follow(r float64, burst, replicas int, accepted float64, now time.Time) {
+	h.replicas.Store(int32(min(replicas, math.MaxInt32)))
+	h.fleetAccepted.Store(math.Float64bits(accepted))
+	bits := math.Float64bits(r)
+	if h.followed.Load() == bits {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.followed.Store(bits)
+	if fixed := h.settings.Rate; fixed > 0 && fixed < r {
+		r = fixed
+	}
+	lim := h.lim.Load()
+	if cur := float64(lim.Limit()); r < cutSeen*cur && !h.settings.Static {
+		// Another replica's cut: this one is past it too, as if it had
+		// made it, so that every replica climbs back alike.
+		if now.Sub(h.lastCut) >= time.Second || h.decreases == 0 {
+			h.decreases++
+		}
+		h.lastCut, h.lastRaise, h.windowStart = now, now, now
+		h.accepted.Store(0)
+		h.adapting.Store(true)
+		if accepted > 0 {
+			h.measured = accepted // what the host accepted from the fleet
+		}
+	}
+	h.stopRamp() // the fleet's pace is known: no first-contact ramp
+	lim.SetLimitAt(now, rate.Limit(r))
+	lim.SetBurstAt(now, max(burst, h.settings.Burst, 1))
+	h.limited.Store(true)
 }
 
 // ramp doubles the first-contact ramp's pace once per rampStep, and ends
