@@ -711,30 +711,7 @@ func (h *hostLimiter) increase(now time.Time) {
 	h.recent.add(now)
 	lim := h.lim.Load()
 	cur := float64(lim.Limit())
-	step := additiveStep
-	switch {
-	case h.decreases < 2:
-		step = slowStartStep
-		if h.lastCutRetried {
-			// Refusals here are 429s, which are repeated: overshooting
-			// costs a retry, so climb faster. A 503 the client returns
-			// costs a failed call.
-			step = fastStartStep
-		}
-	case h.measured > 0 && cur >= probeShare*h.measured:
-		step = additiveStep / 10 // near the last measured limit: probe gently
-	}
-	if h.decreases >= 2 {
-		// Past slow start, the pace also climbs by an amount per second
-		// that does not depend on it: clients that share one quota and
-		// each climb in proportion to their own rate keep their unequal
-		// shares forever, while an equal climb after proportional cuts
-		// evens them out (AIMD) and lifts one that was cut low. The
-		// climb doubles with each second without a cut, so a client
-		// whose peers went quiet takes up the room within seconds.
-		calm := min(now.Sub(h.lastCut).Seconds(), 6) // seconds without a cut
-		step = max(step, timeRaise*math.Exp2(calm)*now.Sub(h.lastRaise).Seconds()/h.fleetShare())
-	}
+	step := h.raiseStep(cur, now)
 	h.lastRaise = now
 	next := cur + step
 	floor := 0.0 // a pace measured, not stepped to
@@ -763,6 +740,37 @@ func (h *hostLimiter) increase(now time.Time) {
 		// measures the same host.
 		h.share(FleetEvent{Kind: FleetRaise, At: now, Rate: max(min(cur+step, next)-cur, 0), Floor: floor})
 	}
+}
+
+// raiseStep returns how much one accepted answer raises the pace cur:
+// quickly in slow start, gently near the last measured limit, and past
+// slow start by at least an amount per second; h.mu must be held.
+func (h *hostLimiter) raiseStep(cur float64, now time.Time) float64 {
+	step := additiveStep
+	switch {
+	case h.decreases < 2:
+		step = slowStartStep
+		if h.lastCutRetried {
+			// Refusals here are 429s, which are repeated: overshooting
+			// costs a retry, so climb faster. A 503 the client returns
+			// costs a failed call.
+			step = fastStartStep
+		}
+	case h.measured > 0 && cur >= probeShare*h.measured:
+		step = additiveStep / 10 // near the last measured limit: probe gently
+	}
+	if h.decreases >= 2 {
+		// Past slow start, the pace also climbs by an amount per second
+		// that does not depend on it: clients that share one quota and
+		// each climb in proportion to their own rate keep their unequal
+		// shares forever, while an equal climb after proportional cuts
+		// evens them out (AIMD) and lifts one that was cut low. The
+		// climb doubles with each second without a cut, so a client
+		// whose peers went quiet takes up the room within seconds.
+		calm := min(now.Sub(h.lastCut).Seconds(), 6) // seconds without a cut
+		step = max(step, timeRaise*math.Exp2(calm)*now.Sub(h.lastRaise).Seconds()/h.fleetShare())
+	}
+	return step
 }
 
 // cutSeen is the share of the local pace below which a fleet pace is a
