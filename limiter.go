@@ -484,18 +484,32 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 		hasRL = false // another partition's quota: not this scope's
 	}
 	if hasRL && rl.exhausted && status != http.StatusTooManyRequests {
-		h.pauseFor(now, rl.reset)
+		d := rl.reset
+		if rl.quota > 0 {
+			// With a declared quota the pace spaces requests already: an
+			// empty window waits one interval of it. A token bucket
+			// reports the time until it is full, not until its next
+			// token, and clients that share it would each stop that long
+			// every time one of them took the last token; a window that
+			// does not refill sooner answers the next request 429 with
+			// its Retry-After.
+			d = min(d, time.Duration(float64(time.Second)/rl.quota))
+		}
+		h.pauseFor(now, d)
 	}
 	if h.settings.Static {
 		return
 	}
 	switch {
-	case hasRL && rl.quota > 0:
-		h.declare(rl.quota, rl.burst, now)
+	case hasRL && rl.quota > 0 && h.declare(rl.quota, rl.burst, now):
+		// A new quota: its pace replaces whatever was learned.
 	case overload:
+		// Refused at the declared pace, or under it: others (replicas
+		// without a shared store) spend the same quota, and this client
+		// slows to its share like one that was never told.
 		h.decrease(status == http.StatusTooManyRequests, now)
 	default:
-		h.increase(now)
+		h.increase(now) // up to the declared quota, no further
 	}
 }
 
@@ -600,20 +614,22 @@ func (h *hostLimiter) pauseUntil(t time.Time) {
 	}
 }
 
-// declare paces the host at the quota its rate-limit headers declare.
+// declare paces the host at the quota its rate-limit headers declare, and
+// reports whether that quota is new (then the pace is set anew; else the
+// quota is only the ceiling the pace climbs back to).
 //
 // A quota that spaces requests further apart than maxPause (a daily
 // quota, say) is not paced: as with a long pause, calls go out and hear the
 // server's answer themselves.
-func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
+func (h *hostLimiter) declare(quota float64, left int, now time.Time) (changed bool) {
 	if time.Duration(float64(time.Second)/quota) > h.maxPause {
-		return
+		return false
 	}
 	r := quota * headerHeadroom
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.ceiling == r {
-		return
+		return false
 	}
 	h.ceiling = r
 	if fixed := h.settings.Rate; fixed > 0 && fixed < r {
@@ -631,6 +647,7 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) {
 	if h.share != nil {
 		h.share(FleetEvent{Kind: FleetDeclare, At: now, Rate: r, Burst: burst})
 	}
+	return true
 }
 
 // decrease answers a 429: once per wave of them (the requests already in
