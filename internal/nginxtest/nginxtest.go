@@ -12,7 +12,6 @@ package nginxtest
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/resilienthttp/resilienthttp/internal/localport"
 )
 
 // Config describes what the nginx started by Start serves. The zero Config
@@ -238,7 +239,7 @@ func startIn(bin, dir string, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	for try := 1; ; try++ {
-		port, err := freePort()
+		port, err := localport.Free()
 		if err != nil {
 			return nil, err
 		}
@@ -252,29 +253,6 @@ func startIn(bin, dir string, cfg Config) (*Server, error) {
 		}
 		return s, err
 	}
-}
-
-// freePort returns a port that was free on 127.0.0.1 a moment ago. It is
-// picked below the usual ephemeral range (Linux: 32768 up), so that the
-// clients and servers other tests start, which take ephemeral ports, do not
-// take it before nginx binds it; launch reports errPortTaken if something
-// did.
-func freePort() (int, error) {
-	for range 100 {
-		port := 20000 + rand.IntN(12000)
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return port, nil
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // launch writes conf to dir and runs nginx with it until it listens on

@@ -13,7 +13,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/resilienthttp/resilienthttp/internal/localport"
 )
 
 const (
@@ -95,7 +96,7 @@ func Launch() (*Server, error) {
 		return nil, err
 	}
 	for try := 1; ; try++ {
-		port, err := freePort()
+		port, err := localport.Free()
 		if err != nil {
 			return nil, err
 		}
@@ -104,22 +105,6 @@ func Launch() (*Server, error) {
 			return s, err
 		}
 	}
-}
-
-// freePort returns a port free on 127.0.0.1 a moment ago, below the
-// ephemeral range, so that the clients the tests start do not take it
-// before redis-server binds it.
-func freePort() (int, error) {
-	for range 100 {
-		port := 20000 + rand.IntN(12000)
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return port, nil
-	}
-	return 0, errors.New("redistest: no free port on 127.0.0.1")
 }
 
 func launch(bin string, port int) (*Server, error) {
