@@ -107,6 +107,12 @@ const (
 // longer one (maintenance, say) still pauses the host.
 const pacedPause = 2 * time.Second
 
+// maxResumeBurst bounds the burst with which the pace resumes after the
+// first refusals' pause (see decrease): the requests a host accepted
+// before it first refused say how much it lets through at once only when
+// they came in a short burst.
+const maxResumeBurst = 64
+
 // hostLimiter is one host's pacing state.
 type hostLimiter struct {
 	settings LimiterSettings
@@ -660,6 +666,7 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		return
 	}
 	var r float64
+	resume := 0 // requests at once when the pause ends (first cut only)
 	if cur := float64(h.lim.Load().Limit()); h.limited.Load() && cur < math.MaxFloat64 && !h.ramping.Load() {
 		// Slow start overshoots by up to twice; after it the pace sits just
 		// under the server's limit and a 429 means only a little too fast.
@@ -700,6 +707,9 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		elapsed := max(now.Sub(h.windowStart), time.Second)
 		r = 2 * float64(h.accepted.Load()) * h.fleetShare() / elapsed.Seconds()
 		h.stopRamp()
+		if retried {
+			resume = int(min(h.accepted.Load(), maxResumeBurst))
+		}
 	}
 	h.decreases++
 	h.lastRaise = now
@@ -709,6 +719,13 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 	h.accepted.Store(0)
 	h.windowStart = now
 	h.setLimit(max(r, minAdaptiveRate), now)
+	if resume > 1 {
+		// The Retry-After pause the first refusals bring lets the
+		// server's bucket refill: the pace resumes with as many requests
+		// at once as the host accepted at once before it refused, rather
+		// than letting the refill go to waste while slow start climbs.
+		h.lim.Load().SetBurstAt(now, max(resume, h.settings.Burst))
+	}
 	if h.share != nil {
 		h.share(FleetEvent{Kind: FleetCut, At: now, Rate: max(r, minAdaptiveRate)})
 	}

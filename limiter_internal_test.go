@@ -394,3 +394,35 @@ func TestFirstContactRamp(t *testing.T) {
 			h.ramping.Load(), h.lim.Load().Limit())
 	}
 }
+
+// TestPaceResumesWithTheBurstTheHostAccepted checks that after the first
+// refusals' Retry-After pause, as many callers as the host accepted at
+// once before it refused go at once, and the rest at the new pace: the
+// server's bucket has refilled during the pause.
+func TestPaceResumesWithTheBurstTheHostAccepted(t *testing.T) {
+	clk := &eventClock{now: time.Unix(1_800_000_000, 0), event: func(time.Time) {}}
+	h := newHostLimiter(LimiterSettings{NoFirstContactProbe: true}, DefaultMaxRetryAfter, clk.now)
+	req, _ := http.NewRequest(http.MethodGet, "http://h/v1/items", nil)
+	answer := func(status int, header http.Header) {
+		var a answer
+		a.read(&http.Response{StatusCode: status, Header: header, Request: req}, nil, clk)
+		h.observe(&a, clk)
+	}
+	for range 20 {
+		answer(200, nil)
+	}
+	answer(429, http.Header{"Retry-After": {"1"}})
+	if got := float64(h.lim.Load().Limit()); got != 40 {
+		t.Fatalf("pace after the first refusal %v, want 40 (twice the 20 accepted a second)", got)
+	}
+	clk.now = clk.now.Add(time.Second) // the pause is over
+	for range 25 {
+		if _, err := h.wait(context.Background(), "h", clk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []time.Duration{25 * time.Millisecond, 25 * time.Millisecond, 25 * time.Millisecond, 25 * time.Millisecond, 25 * time.Millisecond}
+	if fmt.Sprint(clk.sleeps) != fmt.Sprint(want) {
+		t.Errorf("25 callers after the pause waited %v, want 20 at once and the rest %v apart", clk.sleeps, 25*time.Millisecond)
+	}
+}
