@@ -668,36 +668,7 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 	var r float64
 	resume := 0 // requests at once when the pause ends (first cut only)
 	if cur := float64(h.lim.Load().Limit()); h.limited.Load() && cur < math.MaxFloat64 && !h.ramping.Load() {
-		// Slow start overshoots by up to twice; after it the pace sits just
-		// under the server's limit and a 429 means only a little too fast.
-		f := decreaseFactor
-		if h.decreases >= 2 {
-			f = steadyFactor
-		}
-		r = cur * f
-		// What the server accepted just now, while it was saturated, is a
-		// better measure of its limit than the pace that overshot it.
-		got := h.recent.rate(now) * h.fleetShare()
-		fleet := math.Float64frombits(h.fleetAccepted.Load())
-		if fleet > 0 {
-			got = fleet // measured over the whole fleet
-		}
-		if got > 0 {
-			h.measured = got
-			if got*measuredShare > r && got*measuredShare < cur {
-				r = got * measuredShare
-			}
-			if fleet > 0 && h.decreases >= 2 {
-				// A fleet's pace, moved by every replica's raises and
-				// cut by whichever replica is refused first, can sit
-				// well above the host's rate, which the fleet's count
-				// of accepted answers measures: past slow start the
-				// fleet is saturated, and that count is the host's.
-				// Never by more than half: a count taken across a
-				// quiet spell is no measure of the host.
-				r = min(r, max(got*measuredShare, cur*decreaseFactor))
-			}
-		}
+		r = h.cutPace(cur, now)
 	} else {
 		// Unlimited until now: the server let through what it accepted
 		// before refusing, within a second or so; token buckets refill
@@ -729,6 +700,42 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 	if h.share != nil {
 		h.share(FleetEvent{Kind: FleetCut, At: now, Rate: max(r, minAdaptiveRate)})
 	}
+}
+
+// cutPace returns the pace a cut takes a paced host down to from cur, and
+// notes what the host was seen to accept; h.mu must be held.
+func (h *hostLimiter) cutPace(cur float64, now time.Time) float64 {
+	// Slow start overshoots by up to twice; after it the pace sits just
+	// under the server's limit and a 429 means only a little too fast.
+	f := decreaseFactor
+	if h.decreases >= 2 {
+		f = steadyFactor
+	}
+	r := cur * f
+	// What the server accepted just now, while it was saturated, is a
+	// better measure of its limit than the pace that overshot it.
+	got := h.recent.rate(now) * h.fleetShare()
+	fleet := math.Float64frombits(h.fleetAccepted.Load())
+	if fleet > 0 {
+		got = fleet // measured over the whole fleet
+	}
+	if got > 0 {
+		h.measured = got
+		if got*measuredShare > r && got*measuredShare < cur {
+			r = got * measuredShare
+		}
+		if fleet > 0 && h.decreases >= 2 {
+			// A fleet's pace, moved by every replica's raises and
+			// cut by whichever replica is refused first, can sit
+			// well above the host's rate, which the fleet's count
+			// of accepted answers measures: past slow start the
+			// fleet is saturated, and that count is the host's.
+			// Never by more than half: a count taken across a
+			// quiet spell is no measure of the host.
+			r = min(r, max(got*measuredShare, cur*decreaseFactor))
+		}
+	}
+	return r
 }
 
 func (h *hostLimiter) increase(now time.Time) {
