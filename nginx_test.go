@@ -47,41 +47,23 @@ func TestNginxLimitReqTogether(t *testing.T) {
 		mu.Unlock()
 	}))
 	t.Cleanup(c.CloseIdleConnections)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if p := recover(); p != nil {
-					t.Errorf("panic: %v", p)
-				}
-			}()
-			for i := range jobs {
-				status, err := call(c, fmt.Sprintf("%s/v1/items/%d", ngx.URL, i))
-				var apiErr *resilienthttp.APIError
-				var reqErr *resilienthttp.RequestError
-				mu.Lock()
-				switch {
-				case err == nil && status == http.StatusOK:
-					ok++
-				case errors.As(err, &apiErr):
-					statuses[apiErr.StatusCode]++
-				case errors.As(err, &reqErr):
-					reqErrs++
-				default:
-					t.Errorf("call %d: status %d, error %T %v; want 200, *APIError or *RequestError", i, status, err, err)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range calls {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	fanOut(t, calls, workers, func(i int) {
+		status, err := call(c, fmt.Sprintf("%s/v1/items/%d", ngx.URL, i))
+		var apiErr *resilienthttp.APIError
+		var reqErr *resilienthttp.RequestError
+		mu.Lock()
+		switch {
+		case err == nil && status == http.StatusOK:
+			ok++
+		case errors.As(err, &apiErr):
+			statuses[apiErr.StatusCode]++
+		case errors.As(err, &reqErr):
+			reqErrs++
+		default:
+			t.Errorf("call %d: status %d, error %T %v; want 200, *APIError or *RequestError", i, status, err, err)
+		}
+		mu.Unlock()
+	})
 
 	t.Logf("%d calls: %d ok, API errors by status %v, %d request errors, attempts repeated by status %v; the service saw %d requests",
 		calls, ok, statuses, reqErrs, retried, svc.Total())
@@ -95,6 +77,33 @@ func TestNginxLimitReqTogether(t *testing.T) {
 	if svc.Total() != ok {
 		t.Errorf("the service saw %d requests for %d calls that succeeded", svc.Total(), ok)
 	}
+}
+
+// fanOut runs do for calls 0 to calls-1 from workers goroutines and
+// returns when all are done; a panic in do fails the test.
+func fanOut(t *testing.T, calls, workers int, do func(i int)) {
+	t.Helper()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("panic: %v", p)
+				}
+			}()
+			for i := range jobs {
+				do(i)
+			}
+		}()
+	}
+	for i := range calls {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
 }
 
 // call GETs url with c and reads the body, returning the status of a
@@ -128,33 +137,20 @@ func TestNginxDefault503IsPacedNotAnOutage(t *testing.T) {
 	t.Cleanup(c.CloseIdleConnections)
 	var mu sync.Mutex
 	var ok, shed int
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				status, err := call(c, fmt.Sprintf("%s/v1/items/%d", ngx.URL, i))
-				var apiErr *resilienthttp.APIError
-				mu.Lock()
-				switch {
-				case err == nil && status == http.StatusOK:
-					ok++
-				case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusServiceUnavailable && apiErr.Attempts == 1:
-					shed++
-				default:
-					t.Errorf("call %d: %v, want 200 or nginx's 503, not repeated", i, err)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range calls {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	fanOut(t, calls, workers, func(i int) {
+		status, err := call(c, fmt.Sprintf("%s/v1/items/%d", ngx.URL, i))
+		var apiErr *resilienthttp.APIError
+		mu.Lock()
+		switch {
+		case err == nil && status == http.StatusOK:
+			ok++
+		case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusServiceUnavailable && apiErr.Attempts == 1:
+			shed++
+		default:
+			t.Errorf("call %d: %v, want 200 or nginx's 503, not repeated", i, err)
+		}
+		mu.Unlock()
+	})
 	t.Logf("%d calls: %d answered, %d shed", calls, ok, shed)
 	if ok < calls*9/10 {
 		t.Errorf("%d of %d calls answered, want at least 90%%: the client must slow down", ok, calls)
@@ -179,36 +175,23 @@ func TestNginxAdmitted404sAreAcceptedRequests(t *testing.T) {
 	t.Cleanup(c.CloseIdleConnections)
 	var mu sync.Mutex
 	outcomes := map[string]int{}
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/items/%d", ngx.URL, i), nil)
-				_, err := c.Do(req)
-				cancel()
-				var apiErr *resilienthttp.APIError
-				outcome := fmt.Sprint(err)
-				switch {
-				case errors.As(err, &apiErr):
-					outcome = fmt.Sprint(apiErr.StatusCode)
-				case errors.Is(err, resilienthttp.ErrRateLimited):
-					outcome = "client rate limited"
-				}
-				mu.Lock()
-				outcomes[outcome]++
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range calls {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	fanOut(t, calls, workers, func(i int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/items/%d", ngx.URL, i), nil)
+		_, err := c.Do(req)
+		cancel()
+		var apiErr *resilienthttp.APIError
+		outcome := fmt.Sprint(err)
+		switch {
+		case errors.As(err, &apiErr):
+			outcome = fmt.Sprint(apiErr.StatusCode)
+		case errors.Is(err, resilienthttp.ErrRateLimited):
+			outcome = "client rate limited"
+		}
+		mu.Lock()
+		outcomes[outcome]++
+		mu.Unlock()
+	})
 	t.Logf("%d calls: %v", calls, outcomes)
 	if outcomes["404"] < calls*97/100 {
 		t.Errorf("%d of %d calls got the service's 404 (outcomes %v); want at least 97%%", outcomes["404"], calls, outcomes)
@@ -235,6 +218,8 @@ func TestNginxColdClientMeetsOneRefusalNotOneEach(t *testing.T) {
 	t.Cleanup(c.CloseIdleConnections)
 	var mu sync.Mutex
 	ok, refused := 0, 0
+	// Each caller sends its two calls back to back, as a cold client's
+	// goroutines do; handing calls out through a channel would space them.
 	var wg sync.WaitGroup
 	for range callers {
 		wg.Add(1)
