@@ -192,7 +192,8 @@ const (
 	// and rate-limit headers) had no room for the attempt yet.
 	LimiterPace LimiterWaitReason = iota
 	// LimiterPause: the host was paused by a Retry-After (or an exhausted
-	// rate-limit window) that another attempt received.
+	// rate-limit window) that another attempt received, or held for a
+	// moment after another attempt was refused while the host is paced.
 	LimiterPause
 	// LimiterFirstContact: the attempt waited for the answer of the
 	// host's first-contact probe (see LimiterSettings).

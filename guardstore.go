@@ -217,6 +217,8 @@ func (f *fleetPacer) adopt(clk Clock) {
 
 func (f *fleetPacer) endProbe(answeredWell bool) { f.l.endProbe(answeredWell) }
 
+func (f *fleetPacer) cuts() uint32 { return f.l.cuts() }
+
 func (f *fleetPacer) observe(a *answer, clk Clock) {
 	before := f.l.pausedUntil.Load()
 	f.l.observe(a, clk)

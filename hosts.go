@@ -25,6 +25,10 @@ type pacer interface {
 	endProbe(answeredWell bool)
 	// observe learns from an attempt's answer.
 	observe(a *answer, clk Clock)
+	// cuts counts the cuts of the pace so far: an attempt notes it when it
+	// passes (answer.cuts), so that a refusal of a request sent before
+	// the latest cut is not read as a sign that the cut fell short.
+	cuts() uint32
 }
 
 // circuit is one host's circuit breaker as the per-attempt transport uses

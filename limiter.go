@@ -28,7 +28,7 @@ import (
 // most that. A probe that fails (a transport error, a 5xx, a 429, a panic
 // in the base transport) passes the turn to the next call. Once the probe
 // is answered well, and unless its answer declared a quota, the calls that
-// waited go out at a ramp, not all at once: 16 at once, then 1000 a second,
+// waited go out at a ramp, not all at once: 4 at once, then 1000 a second,
 // a pace that doubles every 10 ms while answers come and is lifted after
 // 100 ms; so against a rate-limited host the first refusal comes back
 // before the other callers have spent its burst, and they meet one refusal,
@@ -89,6 +89,7 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 const (
 	decreaseFactor  = 0.5  // share of the sending rate kept on a 429 ending slow start
 	steadyFactor    = 0.85 // share kept on later 429s, once the pace is near the limit
+	climbShare      = 0.25 // share of the first cut's pace the pace climbs per second past slow start, at least, doubling each calm second
 	timeRaise       = 10.0 // req/s the pace climbs per second past slow start, at least, doubling each calm second
 	measuredShare   = 0.92 // share of the rate accepted while saturated that a cut keeps
 	fastStartStep   = 3.0  // the same, after a cut by 429s (see increase)
@@ -126,7 +127,8 @@ type hostLimiter struct {
 	// skips the limiter's lock.
 	limited atomic.Bool
 	// pausedUntil is when a Retry-After (or an exhausted rate-limit
-	// window) seen on any request to the host ends, in Unix nanoseconds.
+	// window, or the hold after a refusal; see backOff) seen on any
+	// request to the host ends, in Unix nanoseconds.
 	pausedUntil atomic.Int64
 	// probed is closed when the host first answers well, or at once when
 	// there is no probe (see LimiterSettings). Until then one request at a
@@ -156,6 +158,11 @@ type hostLimiter struct {
 	// measured is the rate the server accepted while saturated, at the last
 	// 429: the pace climbs back to just under it quickly, past it slowly.
 	measured float64
+	// basePace is the pace the first cut set, from what the host let
+	// through before it first refused: about the same for every client
+	// that met it at once, and so the unit of the climb past slow start
+	// (see raiseStep).
+	basePace float64
 	// partition is the pk of the first partitioned rate-limit fields seen,
 	// and mixedPartitions says another has been seen since (see
 	// samePartition).
@@ -169,6 +176,13 @@ type hostLimiter struct {
 	ramping   atomic.Bool
 	rampUntil atomic.Int64
 	rampRaise time.Time
+	// cutCount counts the cuts of the pace (see decrease).
+	cutCount atomic.Uint32
+	// refusals counts the refusals whose callers may still be waiting
+	// out their Retry-After, until refusedUntil (Unix nanoseconds), when
+	// the last of them is over (see backOff).
+	refusals     atomic.Int32
+	refusedUntil atomic.Int64
 	// lastCutRetried says the last cut came from a 429, which callers
 	// repeat, rather than from a 503, which they do not.
 	lastCutRetried bool
@@ -235,11 +249,15 @@ const firstContactWait = 100 * time.Millisecond
 // go again before the refusals of the rest have paused the host, so the
 // first wave of refusals is as large as the callers are many; at the
 // ramp's pace the first refusal comes back before the next few requests
-// go. A caller that sends fewer than rampStart requests a second never
-// waits for it.
+// go. The burst is small for the sake of other clients meeting the host at
+// the same moment (replicas started together): a few requests at once
+// from each, then one at a time, interleave, so each takes about an equal
+// share of the host's burst before the first refusals, and each resumes
+// from that share after the pause they bring (see decrease). A caller that
+// sends fewer than rampStart requests a second never waits for the ramp.
 const (
 	rampStart = 1000.0
-	rampBurst = 16
+	rampBurst = 4
 	rampStep  = 10 * time.Millisecond
 	rampEnd   = 50000.0
 	rampFor   = 100 * time.Millisecond
@@ -482,8 +500,8 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 	}
 	now := clk.Now()
 	overload := refusal && h.overloaded(resp)
-	if overload && (!h.adapting.Load() || a.retryAfter > pacedPause) {
-		h.pauseFor(now, a.retryAfter)
+	if overload {
+		h.heed(now, a.retryAfter)
 	}
 	rl, hasRL := parseRateLimitHeaders(resp.Header, now)
 	if hasRL && !h.samePartition(rl.partition) {
@@ -513,7 +531,7 @@ func (h *hostLimiter) observe(a *answer, clk Clock) {
 		// Refused at the declared pace, or under it: others (replicas
 		// without a shared store) spend the same quota, and this client
 		// slows to its share like one that was never told.
-		h.decrease(status == http.StatusTooManyRequests, now)
+		h.decrease(status == http.StatusTooManyRequests, a.cuts, now)
 	default:
 		h.increase(now) // up to the declared quota, no further
 	}
@@ -656,15 +674,20 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) (changed b
 	return true
 }
 
-// decrease answers a 429: once per wave of them (the requests already in
-// flight when the server ran out share one cut), the limit drops to a share
-// of the rate the client was sending at.
-func (h *hostLimiter) decrease(retried bool, now time.Time) {
+func (h *hostLimiter) cuts() uint32 { return h.cutCount.Load() }
+
+// decrease answers a refusal of a request sent after cuts cuts: once per
+// wave of them (the requests already in flight when the server ran out
+// share one cut, and only a request sent after the latest cut shows that
+// it fell short), the limit drops to a share of the rate the client was
+// sending at.
+func (h *hostLimiter) decrease(retried bool, cuts uint32, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if now.Sub(h.lastCut) < time.Second && h.decreases > 0 {
+	if h.decreases > 0 && cuts != h.cutCount.Load() {
 		return
 	}
+	h.cutCount.Add(1)
 	var r float64
 	resume := 0 // requests at once when the pause ends (first cut only)
 	if cur := float64(h.lim.Load().Limit()); h.limited.Load() && cur < math.MaxFloat64 && !h.ramping.Load() {
@@ -677,9 +700,12 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 		// high at worst one more cut.
 		elapsed := max(now.Sub(h.windowStart), time.Second)
 		r = 2 * float64(h.accepted.Load()) * h.fleetShare() / elapsed.Seconds()
+		if h.basePace == 0 {
+			h.basePace = r
+		}
 		h.stopRamp()
 		if retried {
-			resume = int(min(h.accepted.Load(), maxResumeBurst))
+			resume = int(min(h.accepted.Load()/2, maxResumeBurst))
 		}
 	}
 	h.decreases++
@@ -692,15 +718,60 @@ func (h *hostLimiter) decrease(retried bool, now time.Time) {
 	h.setLimit(max(r, minAdaptiveRate), now)
 	if resume > 1 {
 		// The Retry-After pause the first refusals bring lets the
-		// server's bucket refill: the pace resumes with as many requests
-		// at once as the host accepted at once before it refused, rather
-		// than letting the refill go to waste while slow start climbs.
+		// server's bucket refill: the pace resumes with half as many
+		// requests at once as the host accepted at once before it
+		// refused, rather than letting the refill go to waste while slow
+		// start climbs. Half, because other clients refused in the same
+		// wave resume at the same moment, each with its own share.
 		h.lim.Load().SetBurstAt(now, max(resume, h.settings.Burst))
 	}
 	if h.share != nil {
 		h.share(FleetEvent{Kind: FleetCut, At: now, Rate: max(r, minAdaptiveRate)})
 	}
 }
+
+// heed holds the host's callers after an overload answer: for its
+// Retry-After the first time, and for a long one (see pacedPause); for a
+// moment (see backOff) once the limiter paces the host.
+func (h *hostLimiter) heed(now time.Time, retryAfter time.Duration) {
+	if !h.adapting.Load() || retryAfter > pacedPause {
+		h.pauseFor(now, retryAfter)
+		return
+	}
+	h.backOff(now, retryAfter)
+}
+
+// backOff holds every caller of a paced host for a moment after a refusal
+// that holds only its own call (see pacedPause): the host's bucket is empty
+// now, and the callers whose turn comes next would each be refused too,
+// each then waiting out its own Retry-After, until a client with a few
+// callers has none left sending while the host has room again. The hold is
+// a few intervals of the pace, and doubles with each refusal whose caller
+// is still waiting.
+func (h *hostLimiter) backOff(now time.Time, retryAfter time.Duration) {
+	if h.refusedUntil.Load() < now.UnixNano() {
+		h.refusals.Store(0)
+	}
+	until := now.Add(max(retryAfter, time.Second)).UnixNano()
+	if cur := h.refusedUntil.Load(); until > cur {
+		h.refusedUntil.CompareAndSwap(cur, until)
+	}
+	n := min(h.refusals.Add(1), 6)
+	interval := time.Second
+	if r := float64(h.lim.Load().Limit()); r > 1 {
+		interval = time.Duration(float64(time.Second) / r)
+	}
+	d := min(max(backOffIntervals*interval, minBackOff), maxBackOff) << (n - 1)
+	h.pauseUntil(now.Add(min(d, maxBackOff)))
+}
+
+// The hold after a refusal (see backOff): backOffIntervals intervals of
+// the pace, at least minBackOff, doubling up to maxBackOff.
+const (
+	backOffIntervals = 4
+	minBackOff       = 5 * time.Millisecond
+	maxBackOff       = 200 * time.Millisecond
+)
 
 // cutPace returns the pace a cut takes a paced host down to from cur, and
 // notes what the host was seen to accept; h.mu must be held.
@@ -720,10 +791,15 @@ func (h *hostLimiter) cutPace(cur float64, now time.Time) float64 {
 		got = fleet // measured over the whole fleet
 	}
 	if got > 0 {
-		h.measured = got
-		if got*measuredShare > r && got*measuredShare < cur {
+		// Past slow start, a refusal at a pace under what the host took at
+		// the last one is the sign of others spending the same quota:
+		// what this client got is its share, not the host's limit, and
+		// a cut only to just under it would leave the crowd refused.
+		alone := h.decreases < 2 || cur > h.measured
+		if alone && got*measuredShare > r && got*measuredShare < cur {
 			r = got * measuredShare
 		}
+		h.measured = got
 		if fleet > 0 && h.decreases >= 2 {
 			// A fleet's pace, moved by every replica's raises and
 			// cut by whichever replica is refused first, can sit
@@ -809,7 +885,11 @@ func (h *hostLimiter) raiseStep(cur float64, now time.Time) float64 {
 		// climb doubles with each second without a cut, so a client
 		// whose peers went quiet takes up the room within seconds.
 		calm := min(now.Sub(h.lastCut).Seconds(), 6) // seconds without a cut
-		step = max(step, timeRaise*math.Exp2(calm)*now.Sub(h.lastRaise).Seconds()/h.fleetShare())
+		climb := timeRaise
+		if h.share == nil {
+			climb = max(climb, climbShare*h.basePace)
+		}
+		step = max(step, climb*math.Exp2(calm)*now.Sub(h.lastRaise).Seconds()/h.fleetShare())
 	}
 	return step
 }
@@ -845,6 +925,7 @@ func (h *hostLimiter) follow(r float64, burst, replicas int, accepted float64, n
 			h.decreases++
 		}
 		h.lastCut, h.lastRaise, h.windowStart = now, now, now
+		h.cutCount.Add(1)
 		h.accepted.Store(0)
 		h.adapting.Store(true)
 		if accepted > 0 {

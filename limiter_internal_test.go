@@ -271,7 +271,9 @@ func TestPathHashFoldsIDs(t *testing.T) {
 
 // One pause per wave: the first refusal's Retry-After pauses the host; once
 // the limiter paces it, a short Retry-After holds only the call that got it
-// (the pace slows instead), and a long one (maintenance) pauses it again.
+// (the pace slows instead, and the other callers back off for a few
+// intervals of the pace, longer with each refusal still being waited out),
+// and a long one (maintenance) pauses it again.
 func TestOnePausePerWave(t *testing.T) {
 	clk := &eventClock{now: time.Unix(1_800_000_000, 0)}
 	h := newHostLimiter(LimiterSettings{}, DefaultMaxRetryAfter, clk.now)
@@ -279,6 +281,7 @@ func TestOnePausePerWave(t *testing.T) {
 	refuse := func(retryAfter string) {
 		var a answer
 		a.read(&http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {retryAfter}}, Request: req}, nil, clk)
+		a.cuts = h.cuts() // sent now, after any cut so far
 		h.observe(&a, clk)
 	}
 	paused := func() time.Duration { return time.Duration(h.pausedUntil.Load() - clk.now.UnixNano()) }
@@ -294,12 +297,19 @@ func TestOnePausePerWave(t *testing.T) {
 	}
 	clk.now = clk.now.Add(3 * time.Second)
 	pace := h.lim.Load().Limit()
+	interval := time.Duration(float64(time.Second) / float64(pace))
 	refuse("1")
-	if got := paused(); got > 0 {
-		t.Errorf("a short Retry-After while pacing paused the host for %v, want no pause", got)
+	if got := paused(); got != 4*interval {
+		t.Errorf("a short Retry-After while pacing held the host for %v, want 4 intervals of the pace, %v", got, 4*interval)
 	}
-	if now := h.lim.Load().Limit(); now >= pace {
+	now := h.lim.Load().Limit()
+	if now >= pace {
 		t.Errorf("pace %v after the refusal, want below %v", now, pace)
+	}
+	clk.now = clk.now.Add(4 * interval)
+	refuse("1") // the first refused caller is still waiting: hold twice as long
+	if got, want := paused(), 2*4*time.Duration(float64(time.Second)/float64(now)); got != want || got > maxBackOff {
+		t.Errorf("a second refusal within the first one's Retry-After held the host for %v, want %v", got, want)
 	}
 	refuse("30")
 	if got := paused(); got != 30*time.Second {
@@ -396,9 +406,10 @@ func TestFirstContactRamp(t *testing.T) {
 }
 
 // TestPaceResumesWithTheBurstTheHostAccepted checks that after the first
-// refusals' Retry-After pause, as many callers as the host accepted at
-// once before it refused go at once, and the rest at the new pace: the
-// server's bucket has refilled during the pause.
+// refusals' Retry-After pause, half as many callers as the host accepted
+// at once before it refused go at once, and the rest at the new pace: the
+// server's bucket has refilled during the pause, and half leaves room for
+// other clients that were refused with this one and resume with it.
 func TestPaceResumesWithTheBurstTheHostAccepted(t *testing.T) {
 	clk := &eventClock{now: time.Unix(1_800_000_000, 0), event: func(time.Time) {}}
 	h := newHostLimiter(LimiterSettings{NoFirstContactProbe: true}, DefaultMaxRetryAfter, clk.now)
@@ -421,8 +432,111 @@ func TestPaceResumesWithTheBurstTheHostAccepted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := []time.Duration{25 * time.Millisecond, 25 * time.Millisecond, 25 * time.Millisecond, 25 * time.Millisecond, 25 * time.Millisecond}
+	var want []time.Duration
+	for range 15 {
+		want = append(want, 25*time.Millisecond)
+	}
 	if fmt.Sprint(clk.sleeps) != fmt.Sprint(want) {
-		t.Errorf("25 callers after the pause waited %v, want 20 at once and the rest %v apart", clk.sleeps, 25*time.Millisecond)
+		t.Errorf("25 callers after the pause waited %v, want 10 at once and the rest %v apart", clk.sleeps, 25*time.Millisecond)
+	}
+}
+
+// A wave of refusals is one cut for the requests queued before it, and
+// every refusal of a request queued after it is a further cut: the cut
+// fell short while other clients spend the same quota. The count of cuts
+// an attempt noted when it joined the queue is what tells them apart.
+func TestRefusalsQueuedBeforeACutShareIt(t *testing.T) {
+	clk := &eventClock{now: time.Unix(1_800_000_000, 0), event: func(time.Time) {}}
+	h := newHostLimiter(LimiterSettings{NoFirstContactProbe: true}, DefaultMaxRetryAfter, clk.now)
+	req, _ := http.NewRequest(http.MethodGet, "http://h/v1/items", nil)
+	answer := func(status int, cuts uint32) {
+		var a answer
+		a.read(&http.Response{StatusCode: status, Header: http.Header{"Retry-After": {"1"}}, Request: req}, nil, clk)
+		a.cuts = cuts
+		h.observe(&a, clk)
+	}
+	for range 50 {
+		answer(200, 0)
+	}
+	answer(429, 0) // the first wave: the host pauses, the pace is cut once
+	clk.now = clk.now.Add(2 * time.Second)
+	for range 50 {
+		answer(200, 1)
+	}
+	queued := h.cuts() // these requests joined the queue before the next cut
+	pace := h.lim.Load().Limit()
+	answer(429, queued)
+	cut := h.lim.Load().Limit()
+	if cut >= pace || h.cuts() != queued+1 {
+		t.Fatalf("a refusal after the pause: pace %v from %v, cuts %d from %d; want one cut", cut, pace, h.cuts(), queued)
+	}
+	for range 3 {
+		answer(429, queued) // in flight with it: one wave
+	}
+	if got := h.lim.Load().Limit(); got != cut || h.cuts() != queued+1 {
+		t.Errorf("refusals of requests queued before the cut: pace %v, cuts %d; want %v and %d", got, h.cuts(), cut, queued+1)
+	}
+	answer(429, h.cuts()) // queued after the cut: it fell short
+	if got := h.lim.Load().Limit(); got >= cut || h.cuts() != queued+2 {
+		t.Errorf("a refusal of a request queued after the cut: pace %v, cuts %d; want below %v and %d", got, h.cuts(), cut, queued+2)
+	}
+}
+
+// Past slow start, a client refused at a pace above what the host took
+// at the last refusal cuts to just under what it now takes, as one alone
+// on the host would; refused below it, it is one of several spending the
+// quota, and cuts by steadyFactor, not to just under its own share.
+func TestCrowdedClientCutsItsShare(t *testing.T) {
+	setup := func(measured float64) (*hostLimiter, *eventClock, func(int)) {
+		clk := &eventClock{now: time.Unix(1_800_000_000, 0), event: func(time.Time) {}}
+		h := newHostLimiter(LimiterSettings{NoFirstContactProbe: true}, DefaultMaxRetryAfter, clk.now)
+		req, _ := http.NewRequest(http.MethodGet, "http://h/v1/items", nil)
+		answer := func(status int) {
+			var a answer
+			a.read(&http.Response{StatusCode: status, Header: http.Header{"Retry-After": {"1"}}, Request: req}, nil, clk)
+			a.cuts = h.cuts()
+			h.observe(&a, clk)
+		}
+		h.mu.Lock()
+		h.decreases, h.measured = 2, measured
+		h.mu.Unlock()
+		h.adapting.Store(true)
+		h.setLimit(100, clk.now)
+		for range 60 { // 110 a second accepted over the last half second
+			clk.now = clk.now.Add(9 * time.Millisecond)
+			answer(200)
+		}
+		h.lim.Load().SetLimitAt(clk.now, 105)
+		return h, clk, answer
+	}
+	h, _, answer := setup(90) // refused above what the host took last time
+	answer(429)
+	if got := float64(h.lim.Load().Limit()); got < 100 || got >= 105 {
+		t.Errorf("refused above the last measure at 105 a second: pace %v, want just under the 110 a second it got", got)
+	}
+	h, _, answer = setup(120) // refused below it: others take the rest
+	answer(429)
+	if got := float64(h.lim.Load().Limit()); got != 105*steadyFactor {
+		t.Errorf("refused below the last measure at 105 a second: pace %v, want %v", got, 105*steadyFactor)
+	}
+}
+
+// Past slow start the pace climbs by an amount per second that is the
+// same for every client refused in the same first wave (a share of the
+// pace that wave set, or timeRaise, whichever is more), doubling with
+// each second without a cut: clients that share a quota even out, and a
+// host that first took many requests is climbed back to as fast.
+func TestClimbPastSlowStartScalesWithTheFirstCut(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for _, tc := range []struct{ base, want float64 }{
+		{400, climbShare * 400 * 2 * 0.1}, // 1 s calm doubles it; 100 ms since the last raise
+		{20, timeRaise * 2 * 0.1},
+	} {
+		h := newHostLimiter(LimiterSettings{}, DefaultMaxRetryAfter, now)
+		h.decreases, h.basePace = 2, tc.base
+		h.lastCut, h.lastRaise = now.Add(-time.Second), now.Add(-100*time.Millisecond)
+		if got := h.raiseStep(50, now); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("first cut's pace %v: a raise 100 ms after the last, 1 s after a cut, of %v, want %v", tc.base, got, tc.want)
+		}
 	}
 }

@@ -29,7 +29,7 @@ type attemptTransport struct{ c *Client }
 func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c, ctx := t.c, req.Context()
 	cl, h := t.callAndHost(req)
-	lim, probe, done, err := t.admit(ctx, req, cl, h)
+	lim, probe, cuts, done, err := t.admit(ctx, req, cl, h)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +60,7 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		a = new(answer)
 	}
 	a.read(resp, err, c.clock)
+	a.cuts = cuts
 	if done != nil {
 		h.breaker.report(done, ctx, a)
 	}
@@ -78,22 +79,25 @@ func (t attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // wait, and the circuit is asked again, since it may have opened
 // meanwhile. It returns the limiter waited for, whether the attempt is the
 // host's first-contact probe (which the caller must then end), and the
-// breaker's function for the attempt's outcome.
-func (t attemptTransport) admit(ctx context.Context, req *http.Request, cl *call, h *host) (lim pacer, probe bool, done func(error), err error) {
+// breaker's function for the attempt's outcome, and the pacer's count of
+// cuts when the attempt joined its queue: a cut made while it waited came
+// after its turn was set.
+func (t attemptTransport) admit(ctx context.Context, req *http.Request, cl *call, h *host) (lim pacer, probe bool, cuts uint32, done func(error), err error) {
 	c := t.c
 	if h.breaker != nil {
 		if err := h.breaker.refuses(); err != nil {
-			return nil, false, nil, err
+			return nil, false, 0, nil, err
 		}
 	}
 	if h.limiter != nil {
 		lim = h.pacerFor(req, c.limiter.Key)
+		cuts = lim.cuts()
 		probe, err = lim.wait(ctx, h.key, c.clock)
 		if cl != nil && c.obs.LimiterWait != nil {
 			cl.reportLimiterWaits(ctx, h.key)
 		}
 		if err != nil {
-			return nil, false, nil, err
+			return nil, false, 0, nil, err
 		}
 	}
 	if h.breaker != nil {
@@ -101,10 +105,10 @@ func (t attemptTransport) admit(ctx context.Context, req *http.Request, cl *call
 			if probe {
 				lim.endProbe(false)
 			}
-			return nil, false, nil, err
+			return nil, false, 0, nil, err
 		}
 	}
-	return lim, probe, done, nil
+	return lim, probe, cuts, done, nil
 }
 
 // startAttempt tells the observers that an attempt is about to be sent. It
@@ -162,6 +166,8 @@ type answer struct {
 	// for a status of 400 or more (the clock costs on the hot path).
 	retryAfter    time.Duration
 	hasRetryAfter bool
+	// cuts is the pacer's count of cuts when the attempt passed it.
+	cuts uint32
 }
 
 // read records what the guards and the decision need from an attempt's
