@@ -127,9 +127,11 @@ type hostLimiter struct {
 	// skips the limiter's lock.
 	limited atomic.Bool
 	// pausedUntil is when a Retry-After (or an exhausted rate-limit
-	// window, or the hold after a refusal; see backOff) seen on any
-	// request to the host ends, in Unix nanoseconds.
+	// window) seen on any request to the host ends, and heldUntil when
+	// the hold after a refusal does (see backOff), in Unix nanoseconds.
+	// A hold is this client's own: it is not shared with a fleet.
 	pausedUntil atomic.Int64
+	heldUntil   atomic.Int64
 	// probed is closed when the host first answers well, or at once when
 	// there is no probe (see LimiterSettings). Until then one request at a
 	// time is the probe, holding probeSlot's single token, and the others
@@ -433,24 +435,32 @@ func (h *hostLimiter) pace(ctx context.Context, host string, clk Clock) error {
 			}
 			return err
 		}
-		if kept && h.pausedUntil.Load() == 0 {
+		if kept && h.pausedUntil.Load() == 0 && h.heldUntil.Load() == 0 {
 			return nil
 		}
 		// Otherwise ask again: the reservation was given back, or a
-		// Retry-After arrived while this caller slept and it must not go
-		// out into the server's refusal.
+		// Retry-After (or a hold; see backOff) arrived while this caller
+		// slept and it must not go out into the server's refusal, nor
+		// with every other caller that slept through it at once.
 	}
 }
 
 // waitPause waits until any Retry-After pause of the host has passed.
 func (h *hostLimiter) waitPause(ctx context.Context, host string, clk Clock) error {
-	until := h.pausedUntil.Load()
-	if until == 0 {
+	paused, held := h.pausedUntil.Load(), h.heldUntil.Load()
+	if paused == 0 && held == 0 {
 		return nil
 	}
 	now := clk.Now()
+	// An expired time is cleared, which spares later calls the clock.
+	if paused != 0 && paused <= now.UnixNano() {
+		h.pausedUntil.CompareAndSwap(paused, 0)
+	}
+	if held != 0 && held <= now.UnixNano() {
+		h.heldUntil.CompareAndSwap(held, 0)
+	}
+	until := max(paused, held)
 	if until <= now.UnixNano() {
-		h.pausedUntil.CompareAndSwap(until, 0) // spares later calls the clock
 		return nil
 	}
 	d := time.Duration(until - now.UnixNano())
@@ -629,10 +639,12 @@ func (h *hostLimiter) pauseFor(now time.Time, d time.Duration) {
 	}
 }
 
-func (h *hostLimiter) pauseUntil(t time.Time) {
-	for {
-		cur := h.pausedUntil.Load()
-		if t.UnixNano() <= cur || h.pausedUntil.CompareAndSwap(cur, t.UnixNano()) {
+func (h *hostLimiter) pauseUntil(t time.Time) { raiseTo(&h.pausedUntil, t.UnixNano()) }
+
+// raiseTo sets p to v unless it holds a later time already.
+func raiseTo(p *atomic.Int64, v int64) {
+	for cur := p.Load(); v > cur; cur = p.Load() {
+		if p.CompareAndSwap(cur, v) {
 			return
 		}
 	}
@@ -676,15 +688,15 @@ func (h *hostLimiter) declare(quota float64, left int, now time.Time) (changed b
 
 func (h *hostLimiter) cuts() uint32 { return h.cutCount.Load() }
 
-// decrease answers a refusal of a request sent after cuts cuts: once per
-// wave of them (the requests already in flight when the server ran out
-// share one cut, and only a request sent after the latest cut shows that
-// it fell short), the limit drops to a share of the rate the client was
-// sending at.
+// decrease answers a refusal of a request queued after cuts cuts: once
+// per wave of them (the requests already queued when the server ran out
+// share one cut, and only one queued after the latest cut and refused
+// waveTime after it shows that the cut fell short), the limit drops to a
+// share of the rate the client was sending at.
 func (h *hostLimiter) decrease(retried bool, cuts uint32, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.decreases > 0 && cuts != h.cutCount.Load() {
+	if h.decreases > 0 && (cuts != h.cutCount.Load() || now.Sub(h.lastCut) < waveTime) {
 		return
 	}
 	h.cutCount.Add(1)
@@ -752,17 +764,14 @@ func (h *hostLimiter) backOff(now time.Time, retryAfter time.Duration) {
 	if h.refusedUntil.Load() < now.UnixNano() {
 		h.refusals.Store(0)
 	}
-	until := now.Add(max(retryAfter, time.Second)).UnixNano()
-	if cur := h.refusedUntil.Load(); until > cur {
-		h.refusedUntil.CompareAndSwap(cur, until)
-	}
+	raiseTo(&h.refusedUntil, now.Add(max(retryAfter, time.Second)).UnixNano())
 	n := min(h.refusals.Add(1), 6)
 	interval := time.Second
 	if r := float64(h.lim.Load().Limit()); r > 1 {
 		interval = time.Duration(float64(time.Second) / r)
 	}
 	d := min(max(backOffIntervals*interval, minBackOff), maxBackOff) << (n - 1)
-	h.pauseUntil(now.Add(min(d, maxBackOff)))
+	raiseTo(&h.heldUntil, now.Add(min(d, maxBackOff)).UnixNano())
 }
 
 // The hold after a refusal (see backOff): backOffIntervals intervals of
@@ -997,3 +1006,8 @@ func (w *acceptedWindow) rate(now time.Time) float64 {
 	}
 	return float64(n) / (time.Duration(len(w.slot)) * slotPeriod).Seconds()
 }
+
+// waveTime is the least time between two cuts: the refusals a gateway
+// sends while the requests it queued before a cut drain (nginx's
+// limit_req queues its burst) are still the wave that brought the cut.
+const waveTime = 250 * time.Millisecond
