@@ -696,7 +696,12 @@ func (h *hostLimiter) cuts() uint32 { return h.cutCount.Load() }
 func (h *hostLimiter) decrease(retried bool, cuts uint32, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.decreases > 0 && (cuts != h.cutCount.Load() || now.Sub(h.lastCut) < waveTime) {
+	wave := waveTime
+	if h.share != nil {
+		// In a fleet every replica's cut is the fleet's: one a second.
+		wave = time.Second
+	}
+	if h.decreases > 0 && (cuts != h.cutCount.Load() || now.Sub(h.lastCut) < wave) {
 		return
 	}
 	h.cutCount.Add(1)
@@ -803,8 +808,9 @@ func (h *hostLimiter) cutPace(cur float64, now time.Time) float64 {
 		// Past slow start, a refusal at a pace under what the host took at
 		// the last one is the sign of others spending the same quota:
 		// what this client got is its share, not the host's limit, and
-		// a cut only to just under it would leave the crowd refused.
-		alone := h.decreases < 2 || cur > h.measured
+		// a cut only to just under it would leave the crowd refused. (A
+		// fleet's count is the host's.)
+		alone := h.decreases < 2 || cur > h.measured || fleet > 0
 		if alone && got*measuredShare > r && got*measuredShare < cur {
 			r = got * measuredShare
 		}
