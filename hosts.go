@@ -26,8 +26,9 @@ type pacer interface {
 	// observe learns from an attempt's answer.
 	observe(a *answer, clk Clock)
 	// cuts counts the cuts of the pace so far: an attempt notes it when it
-	// passes (answer.cuts), so that a refusal of a request sent before
-	// the latest cut is not read as a sign that the cut fell short.
+	// joins the queue (answer.cuts), so that a refusal of a request
+	// queued before the latest cut is not read as a sign that the cut
+	// fell short.
 	cuts() uint32
 }
 

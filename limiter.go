@@ -445,7 +445,8 @@ func (h *hostLimiter) pace(ctx context.Context, host string, clk Clock) error {
 	}
 }
 
-// waitPause waits until any Retry-After pause of the host has passed.
+// waitPause waits until any Retry-After pause, or hold, of the host has
+// passed.
 func (h *hostLimiter) waitPause(ctx context.Context, host string, clk Clock) error {
 	paused, held := h.pausedUntil.Load(), h.heldUntil.Load()
 	if paused == 0 && held == 0 {
