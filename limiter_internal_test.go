@@ -486,6 +486,10 @@ func TestRefusalsQueuedBeforeACutShareIt(t *testing.T) {
 		t.Errorf("a refusal within waveTime of the cut: pace %v, cuts %d; want %v and %d", got, h.cuts(), cut, queued+1)
 	}
 	clk.now = clk.now.Add(waveTime)
+	answer(429, queued) // queued before the cut and slow to come back (a slow upstream): still its wave
+	if got := h.lim.Load().Limit(); got != cut || h.cuts() != queued+1 {
+		t.Errorf("a late refusal of a request queued before the cut: pace %v, cuts %d; want %v and %d", got, h.cuts(), cut, queued+1)
+	}
 	answer(429, h.cuts()) // queued after the cut, refused past waveTime: it fell short
 	if got := h.lim.Load().Limit(); got >= cut || h.cuts() != queued+2 {
 		t.Errorf("a refusal of a request queued after the cut: pace %v, cuts %d; want below %v and %d", got, h.cuts(), cut, queued+2)
