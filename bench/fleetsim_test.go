@@ -168,7 +168,7 @@ func TestFleetInVirtualTime(t *testing.T) {
 			}
 		}
 		if *fleetSimVerbose {
-			t.Logf("run %d: %.2f s (%.2f×), %d 429s, ends %s", r, f.wall.Seconds(), x, f.n429, seconds(f.ends))
+			t.Logf("run %d: %.2f s (%.2f×), %d 429s, ends %s", r, f.wall.Seconds(), x, f.n429, joinSeconds(f.ends))
 		}
 		if f.failed > 0 || float64(f.n429) > 0.03*clients*calls || x > 2 {
 			t.Errorf("run %d: %.2f× ideal, %d 429s, %d failed; want ≤ 2×, ≤ 3%% 429s, 0 failed",
@@ -185,7 +185,8 @@ func TestFleetInVirtualTime(t *testing.T) {
 	}
 }
 
-func seconds(ds []time.Duration) string {
+// joinSeconds formats durations as seconds, two decimals, space-separated.
+func joinSeconds(ds []time.Duration) string {
 	s := make([]string, len(ds))
 	for i, d := range ds {
 		s[i] = fmt.Sprintf("%.2f", d.Seconds())
